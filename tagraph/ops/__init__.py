@@ -1,0 +1,22 @@
+"""Segment operations: tIoU, NMS / soft-NMS, range pooling (torch only)."""
+
+from tagraph.ops.nms import batched_nms, nms, soft_nms
+from tagraph.ops.range_pool import range_max_pool, range_mean_pool
+from tagraph.ops.segment_iou import (
+    segment_intersection,
+    segment_iou,
+    segment_iou_pairwise,
+    segment_overlap,
+)
+
+__all__ = [
+    "segment_intersection",
+    "segment_iou",
+    "segment_iou_pairwise",
+    "segment_overlap",
+    "nms",
+    "soft_nms",
+    "batched_nms",
+    "range_max_pool",
+    "range_mean_pool",
+]

@@ -1,1 +1,17 @@
-"""tagraph.evaluation."""
+"""Evaluation: ActivityNet-identical detection mAP, proposal average recall."""
+
+from tagraph.evaluation.detection import (
+    ACTIVITYNET_TIOU,
+    THUMOS14_TIOU,
+    DetectionResult,
+    detection_map,
+    filter_ambiguous,
+)
+
+__all__ = [
+    "ACTIVITYNET_TIOU",
+    "THUMOS14_TIOU",
+    "DetectionResult",
+    "detection_map",
+    "filter_ambiguous",
+]

@@ -7,6 +7,7 @@ from tagraph.evaluation.detection import (
     detection_map,
     filter_ambiguous,
 )
+from tagraph.evaluation.recall import RecallResult, average_recall
 
 __all__ = [
     "ACTIVITYNET_TIOU",
@@ -14,4 +15,6 @@ __all__ = [
     "DetectionResult",
     "detection_map",
     "filter_ambiguous",
+    "RecallResult",
+    "average_recall",
 ]

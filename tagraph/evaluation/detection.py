@@ -154,14 +154,20 @@ def _flatten_gt(
 
 
 def _codes(values: np.ndarray, names: np.ndarray) -> np.ndarray:
-    """Index of each value in ``names`` (any order), -1 when absent."""
+    """Index of each value in ``names`` (any order), -1 when absent.
+
+    Looks up runs of equal consecutive values once (predictions usually come grouped by video),
+    which is much faster than a string search per element.
+    """
     if len(names) == 0 or len(values) == 0:
         return np.full(len(values), -1, dtype=np.int64)
+    heads = np.flatnonzero(np.concatenate(([True], values[1:] != values[:-1])))
+    run_values = values[heads]
     order = np.argsort(names)
     sorted_names = names[order]
-    pos = np.searchsorted(sorted_names, values).clip(max=len(names) - 1)
-    found = sorted_names[pos] == values
-    return np.where(found, order[pos], -1)
+    pos = np.searchsorted(sorted_names, run_values).clip(max=len(names) - 1)
+    code = np.where(sorted_names[pos] == run_values, order[pos], -1)
+    return np.repeat(code, np.diff(heads, append=len(values)))
 
 
 def filter_ambiguous(
@@ -262,7 +268,10 @@ def detection_map(
     """
     thr = _thresholds(tiou_thresholds)
     gt, taxonomy = _ground_truth(ground_truth, subset)
-    det = load_results(predictions, taxonomy=taxonomy)
+    if isinstance(predictions, Detections):
+        det = load_results(predictions)  # taxonomy checked below, on class codes (faster)
+    else:
+        det = load_results(predictions, taxonomy=taxonomy)
     if ambiguous is not None:
         det = filter_ambiguous(det, ambiguous)
     labels, vid_names, gt_vid, gt_cls, gt_seg = _flatten_gt(gt)
@@ -271,10 +280,20 @@ def detection_map(
             "the ground truth has no annotated instance"
             + (f" in subset '{subset}'" if subset is not None else "")
         )
+    p_cls = _codes(det.label, np.asarray(labels, dtype=str))
+    if (p_cls < 0).any():
+        (rows,) = np.nonzero(p_cls < 0)
+        unknown = ~np.isin(det.label[rows], np.asarray(sorted(taxonomy), dtype=str))
+        if unknown.any():
+            row = int(rows[np.argmax(unknown)])
+            raise ValueError(
+                f"<Detections>: video '{det.video_id[row]}' row {row}: label: label "
+                f"{str(det.label[row])!r} is not in the ground-truth taxonomy "
+                f"({len(taxonomy)} classes)"
+            )
     ap, num_gt = _average_precision(
         gt_vid, gt_cls, gt_seg, len(vid_names), len(labels),
-        _codes(det.video_id, vid_names), _codes(det.label, np.asarray(labels, dtype=str)),
-        det.score, det.segment, thr,
+        _codes(det.video_id, vid_names), p_cls, det.score, det.segment, thr,
     )
     mAP = ap.mean(axis=1)
     return DetectionResult(labels, thr, ap, mAP, float(mAP.mean()), num_gt, len(det))
@@ -287,6 +306,15 @@ def _official_tiou(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
     union = (gt[:, 1] - gt[:, 0]) + (pred[:, 1] - pred[:, 0]) - inter
     with np.errstate(divide="ignore", invalid="ignore"):
         return inter / union
+
+
+def _group_pairs(
+    starts: np.ndarray, counts: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """For items with ranges [start, start + count): (item index, position) of every pair."""
+    item = np.repeat(np.arange(len(counts)), counts)
+    offs = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
+    return item, np.repeat(starts, counts) + offs
 
 
 def _average_precision(
@@ -319,97 +347,184 @@ def _average_precision(
             ranked[a:b] = idx[np.argsort(score[idx])[::-1]]
     rank = np.empty(P, dtype=np.int64)
     rank[ranked] = np.arange(P)
+    num_gt = np.bincount(gt_cls, minlength=C).astype(np.float64)
 
-    # 2) (class, video) groups of GT, file order inside a group.
+    tp = _match(gt_vid, gt_cls, gt_seg, num_videos, p_vid, p_cls, seg, ranked, rank, thr)
+
+    # 6) AP per class with the official float operations, all classes at once. Layout per
+    # class: its ranked predictions plus one extra column (the official trailing recall 1 /
+    # precision 0). Sums run per (threshold, class) over the same terms, in the same order, as
+    # the official ``np.sum`` so the results are bit-identical.
+    counts = np.diff(bounds)
+    col_cls = np.repeat(np.arange(C), counts)
+    tp_r = tp[:, ranked].astype(np.float64)
+    cum = np.cumsum(tp_r, axis=1)
+    base = np.concatenate((np.zeros((T, 1)), cum), axis=1)[:, bounds[:-1]]  # [T, C]
+    tp_cum = cum - base[:, col_cls]
+    local = np.arange(P) - bounds[:-1][col_cls]
+    rec = tp_cum / num_gt[col_cls]
+    prec = tp_cum / (tp_cum + ((local + 1) - tp_cum))
+    ext = np.arange(P) + col_cls  # column of each prediction in the extended layout
+    last = bounds[1:] + np.arange(C)  # the extra column of each class
+    first = bounds[:-1] + np.arange(C)  # first column of each class segment
+    m_rec = np.ones((T, P + C))
+    m_rec[:, ext] = rec
+    m_prev = np.empty_like(m_rec)
+    m_prev[:, 1:] = m_rec[:, :-1]
+    m_prev[:, first] = 0.0
+    m_prec = np.zeros((T, P + C))
+    m_prec[:, ext] = prec
+    for c in range(C):
+        if counts[c]:
+            seg_c = m_prec[:, first[c]:last[c] + 1]
+            seg_c[:] = np.maximum.accumulate(seg_c[:, ::-1], axis=1)[:, ::-1]
+    change = m_rec != m_prev
+    terms = ((m_rec - m_prev) * m_prec)[change]
+    n_terms = np.add.reduceat(change, first, axis=1).reshape(-1)
+    pieces = np.split(terms, np.cumsum(n_terms)[:-1])
+    ap = np.array([piece.sum() for piece in pieces]).reshape(T, C)
+    return ap, num_gt
+
+
+def _match(
+    gt_vid: np.ndarray,
+    gt_cls: np.ndarray,
+    gt_seg: np.ndarray,
+    num_videos: int,
+    p_vid: np.ndarray,
+    p_cls: np.ndarray,
+    seg: np.ndarray,
+    ranked: np.ndarray,
+    rank: np.ndarray,
+    thr: np.ndarray,
+) -> np.ndarray:
+    """Greedy official matching; returns the true-positive mask [T, P]."""
+    T, P, G = len(thr), len(rank), len(gt_cls)
+    tp = np.zeros((T, P), dtype=bool)
+    if P == 0 or G == 0:
+        return tp
+    thr_min = float(thr.min())
+
+    # 2) (class, video) groups of GT; file order inside a group (the official row order).
     gkey = gt_cls * num_videos + gt_vid
     gorder = np.argsort(gkey, kind="stable")
     ukey, gstart, gcount = np.unique(gkey[gorder], return_index=True, return_counts=True)
-    num_gt = np.bincount(gt_cls, minlength=C).astype(np.float64)
-
-    tp = np.zeros((T, P), dtype=bool)
+    pos_in_group = np.empty(G, dtype=np.int64)
+    pos_in_group[gorder] = np.arange(G) - np.repeat(gstart, gcount)
     pkey = np.where(p_vid >= 0, p_cls * num_videos + p_vid, -1)
-    gi = np.searchsorted(ukey, pkey).clip(max=max(len(ukey) - 1, 0))
-    has = (p_vid >= 0) & (ukey[gi] == pkey) if len(ukey) else np.zeros(P, bool)
-    (cand,) = np.nonzero(has)
+    gi = np.searchsorted(ukey, pkey).clip(max=len(ukey) - 1)
+    (cand,) = np.nonzero((p_vid >= 0) & (ukey[gi] == pkey))
+    if len(cand) == 0:
+        return tp
+    cg = gi[cand]
 
-    if len(cand):
-        # 3) All (prediction, GT of its group) pairs, GT in file order within a prediction.
-        m = gcount[gi[cand]]
-        pstart = np.cumsum(m) - m
-        pair_pred = np.repeat(cand, m)
-        offs = np.arange(int(m.sum())) - np.repeat(pstart, m)
-        pair_gt = gorder[np.repeat(gstart[gi[cand]], m) + offs]
-        tiou = _official_tiou(seg[pair_pred], gt_seg[pair_gt])
-        # NaN (0/0) compares as "not below the threshold" in the official loop.
-        ok_min = ~(tiou < thr.min())
+    # 3) Pairs (prediction, GT of its group) that can match: tIoU >= min threshold needs a
+    # positive intersection, found by binary search on GT sorted by (group, start) with a
+    # running max of ends. Zero thresholds or 0/0 tIoU (zero-length prediction and GT, NaN
+    # in the official code) need every pair of the group: then all pairs are formed.
+    zero_len = (seg[cand, 1] == seg[cand, 0]).any() and (gt_seg[:, 1] == gt_seg[:, 0]).any()
+    if thr_min <= 0 or zero_len:
+        item, pos = _group_pairs(gstart[cg], gcount[cg])
+        pair_pred, pair_gt = cand[item], gorder[pos]
+    else:
+        grp = np.repeat(np.arange(len(ukey)), gcount)
+        t0 = min(float(gt_seg.min()), float(seg[cand].min()))
+        width = max(float(gt_seg.max()), float(seg[cand].max())) - t0 + 1.0
+        by_start = np.lexsort((gt_seg[:, 0], gkey))
+        comp_start = grp * width + (gt_seg[by_start, 0] - t0)
+        comp_end = np.maximum.accumulate(grp * width + (gt_seg[by_start, 1] - t0))
+        margin = 16 * np.finfo(np.float64).eps * (len(ukey) + 1) * width
+        lo = np.searchsorted(comp_end, cg * width + (seg[cand, 0] - t0) - margin, "right")
+        hi = np.searchsorted(comp_start, cg * width + (seg[cand, 1] - t0) + margin, "left")
+        lo = np.maximum(lo, gstart[cg])
+        hi = np.maximum(np.minimum(hi, gstart[cg] + gcount[cg]), lo)
+        item, pos = _group_pairs(lo, hi - lo)
+        pair_pred, pair_gt = cand[item], by_start[pos]
+    tiou = _official_tiou(seg[pair_pred], gt_seg[pair_gt])
+    # NaN (0/0) compares as "not below the threshold" in the official loop: a match.
+    (elig,) = np.nonzero(~(tiou < thr_min))
+    if len(elig) == 0:
+        return tp
+    e_pred, e_gt, e_tiou = pair_pred[elig], pair_gt[elig], tiou[elig]
 
-        # 4) Rank of each GT in the official scan order np.argsort(tiou_row)[::-1]; rows of the
-        # same length are sorted in one call (numpy sorts every row with the same routine).
-        any_ok = np.logical_or.reduceat(ok_min, pstart) if len(ok_min) else ok_min
-        prio = np.zeros(len(tiou), dtype=np.int64)
-        sel_pred = np.nonzero(any_ok)[0]  # index into cand
-        for mm in np.unique(m[sel_pred]):
-            rows = sel_pred[m[sel_pred] == mm]
-            block = pstart[rows][:, None] + np.arange(mm)
-            order = np.argsort(tiou[block], axis=1)[:, ::-1]
+    # 4) Scan order of the official loop, np.argsort(tiou_row)[::-1]: descending tIoU, NaN
+    # first. Only exact ties among a prediction's eligible pairs depend on how numpy orders
+    # equal keys; for those predictions the full row is sorted with the official call (rows of
+    # one length in one call: numpy sorts each row with the same routine as a 1-D array).
+    prio = np.where(np.isnan(e_tiou), -np.inf, -e_tiou)
+    o = np.lexsort((prio, e_pred))
+    same_pred = e_pred[o][1:] == e_pred[o][:-1]
+    same_val = prio[o][1:] == prio[o][:-1]
+    tied = np.unique(e_pred[o][1:][same_pred & same_val])
+    if len(tied):
+        is_tied = np.zeros(P, dtype=bool)
+        is_tied[tied] = True
+        sel = is_tied[e_pred]
+        row_of = np.full(P, -1, dtype=np.int64)
+        row_of[tied] = np.arange(len(tied))
+        tg = gi[tied]
+        m_t = gcount[tg]
+        tprio = np.zeros((len(tied), int(m_t.max())), dtype=np.float64)
+        for mm in np.unique(m_t):
+            rows = np.nonzero(m_t == mm)[0]
+            block_gt = gorder[gstart[tg[rows]][:, None] + np.arange(mm)]
+            row_tiou = _official_tiou(
+                np.repeat(seg[tied[rows]], mm, axis=0), gt_seg[block_gt.reshape(-1)]
+            ).reshape(len(rows), mm)
+            order = np.argsort(row_tiou, axis=1)[:, ::-1]
             inv = np.empty_like(order)
             np.put_along_axis(inv, order, np.arange(mm)[None, :], axis=1)
-            prio[block] = inv
+            tprio[rows, :mm] = inv
+        prio[sel] = tprio[row_of[e_pred[sel]], pos_in_group[e_gt[sel]]]
 
-        # 5) Lock-step greedy matching over eligible pairs.
-        e_idx = np.nonzero(ok_min)[0]
-    if len(cand) and len(e_idx):
-        e_pred = pair_pred[e_idx]
-        # step = position of the prediction among the candidates of its group, by rank
-        cp = cand[sel_pred]
-        cg = gi[cp]
-        o = np.lexsort((rank[cp], cg))
-        first = np.r_[True, cg[o][1:] != cg[o][:-1]]
-        grp_start = np.maximum.accumulate(np.where(first, np.arange(len(o)), 0))
-        step_of = np.zeros(P, dtype=np.int64)
-        step_of[cp[o]] = np.arange(len(o)) - grp_start
-        steps = step_of[e_pred]
-        so = np.argsort(steps, kind="stable")
-        e_idx, e_pred, steps = e_idx[so], e_pred[so], steps[so]
-        e_gt = pair_gt[e_idx]
-        e_prio = prio[e_idx]
-        e_ok = ~(tiou[e_idx][None, :] < thr[:, None])  # [T, E]
-        bounds_s = np.searchsorted(steps, np.arange(int(steps[-1]) + 2))
-        locked = np.zeros((T, len(gt_cls)), dtype=bool)
-        big = np.iinfo(np.int64).max
-        for s in range(len(bounds_s) - 1):
-            a, b = bounds_s[s], bounds_s[s + 1]
-            pp = e_pred[a:b]
-            seg_start = np.r_[0, np.nonzero(pp[1:] != pp[:-1])[0] + 1]
-            g = e_gt[a:b]
-            ok = e_ok[:, a:b] & ~locked[:, g]
-            val = np.where(ok, e_prio[a:b], big)
-            best = np.minimum.reduceat(val, seg_start, axis=1)  # [T, n_pred]
-            hit = best != big
-            tp[:, pp[seg_start]] = hit
-            lens = np.diff(np.r_[seg_start, b - a])
-            chosen = ok & (val == np.repeat(best, lens, axis=1))
-            t_i, j_i = np.nonzero(chosen)
-            locked[t_i, g[j_i]] = True
+    e_ok = ~(e_tiou[None, :] < thr[:, None])  # [T, E]
 
-    # 6) AP per class, with the official float operations.
-    ap = np.zeros((T, C))
-    tp_r = tp[:, ranked].astype(np.float64)
-    for c in range(C):
-        a, b = bounds[c], bounds[c + 1]
-        if b == a:
-            continue
-        t_c = tp_r[:, a:b]
-        tp_cum = np.cumsum(t_c, axis=1)
-        fp_cum = np.cumsum(1.0 - t_c, axis=1)
-        rec = tp_cum / num_gt[c]
-        prec = tp_cum / (tp_cum + fp_cum)
-        zeros = np.zeros((T, 1))
-        mprec = np.hstack([zeros, prec, zeros])
-        mrec = np.hstack([zeros, rec, np.ones((T, 1))])
-        mprec = np.maximum.accumulate(mprec[:, ::-1], axis=1)[:, ::-1]
-        change = mrec[:, 1:] != mrec[:, :-1]
-        for t in range(T):
-            idx = np.nonzero(change[t])[0] + 1
-            ap[t, c] = np.sum((mrec[t, idx] - mrec[t, idx - 1]) * mprec[t, idx])
-    return ap, num_gt
+    # 5a) GTs whose candidates have no other eligible GT: the best-ranked candidate with
+    # tIoU >= threshold takes it, independently of everything else. Rank r is the position in
+    # ``ranked``, so the winner of a GT is the minimum rank over its eligible pairs.
+    n_opt = np.bincount(e_pred, minlength=P)
+    cpx_gt = np.zeros(G, dtype=bool)
+    cpx_gt[e_gt[n_opt[e_pred] > 1]] = True
+    cpx = cpx_gt[e_gt]
+    (simple,) = np.nonzero(~cpx)
+    if len(simple):
+        s_gt, s_rank = e_gt[simple], rank[e_pred[simple]]
+        o = np.lexsort((s_rank, s_gt))
+        s_gt, s_rank, s_ok = s_gt[o], s_rank[o], e_ok[:, simple[o]]
+        heads = np.flatnonzero(np.concatenate(([True], s_gt[1:] != s_gt[:-1])))
+        best = np.minimum.reduceat(np.where(s_ok, s_rank, P), heads, axis=1)
+        t_i, h_i = np.nonzero(best < P)
+        tp[t_i, ranked[best[t_i, h_i]]] = True
+
+    # 5b) The rest (predictions with several eligible GTs and the GTs they touch): lock-step
+    # greedy matching; step k handles the k-th such prediction (by rank) of every (class,
+    # video) group at once, vectorised over groups and thresholds.
+    (rest,) = np.nonzero(cpx)
+    if len(rest) == 0:
+        return tp
+    e_pred, e_gt, prio, e_ok = e_pred[rest], e_gt[rest], prio[rest], e_ok[:, rest]
+    cp = np.unique(e_pred)
+    g_cp = gi[cp]
+    o = np.lexsort((rank[cp], g_cp))
+    first = np.concatenate(([True], g_cp[o][1:] != g_cp[o][:-1]))
+    grp_first = np.maximum.accumulate(np.where(first, np.arange(len(o)), 0))
+    step_of = np.zeros(P, dtype=np.int64)
+    step_of[cp[o]] = np.arange(len(o)) - grp_first
+    steps = step_of[e_pred]
+    so = np.argsort(steps, kind="stable")  # keeps pairs of a prediction together
+    e_pred, e_gt, prio, steps, e_ok = e_pred[so], e_gt[so], prio[so], steps[so], e_ok[:, so]
+    step_bounds = np.searchsorted(steps, np.arange(int(steps[-1]) + 2))
+    locked = np.zeros((T, G), dtype=bool)
+    for s in range(len(step_bounds) - 1):
+        a, b = step_bounds[s], step_bounds[s + 1]
+        pp, g = e_pred[a:b], e_gt[a:b]
+        seg_start = np.flatnonzero(np.concatenate(([True], pp[1:] != pp[:-1])))
+        ok = e_ok[:, a:b] & ~locked[:, g]
+        val = np.where(ok, prio[a:b], np.inf)
+        best = np.minimum.reduceat(val, seg_start, axis=1)  # [T, predictions in step]
+        tp[:, pp[seg_start]] = best != np.inf
+        lens = np.diff(seg_start, append=b - a)
+        chosen = ok & (val == np.repeat(best, lens, axis=1))
+        t_i, j_i = np.nonzero(chosen)
+        locked[t_i, g[j_i]] = True
+    return tp

@@ -94,7 +94,7 @@ class DetectionResult:
         for r in rows:
             lines.append("  ".join(
                 v.ljust(w) if i == 0 else v.rjust(w) for i, (v, w) in enumerate(zip(r, widths))
-            ))
+            ).rstrip())
         return "\n".join(lines)
 
     def __str__(self) -> str:

@@ -231,7 +231,7 @@ def load_annotations(
         src = _read_json(src)
     if not isinstance(src, Mapping):
         raise ValueError(f"{name}: expected a JSON object, got {type(src).__name__}")
-    if src and all(isinstance(v, VideoAnnotation) for v in src.values()):
+    if "database" not in src and all(isinstance(v, VideoAnnotation) for v in src.values()):
         videos = dict(src)
     else:
         if "database" not in src:

@@ -94,7 +94,7 @@ def reference(gt_rows, pred_rows, thr, subset=None, ambiguous=None):
     return reference_detection_map(rows, preds, thr, ambiguous)
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(problems())
 def test_matches_loop_reference(problem):
     gt_rows, pred_rows, thr, subset = problem
@@ -115,7 +115,7 @@ def test_matches_loop_reference(problem):
     assert res.average_mAP == ap.mean(axis=1).mean()
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=50, deadline=None)
 @given(problems(), st.lists(st.tuples(st.integers(0, 5), half, st.integers(0, 6)), max_size=6))
 def test_ambiguous_matches_reference(problem, amb):
     gt_rows, pred_rows, thr, _ = problem

@@ -11,7 +11,7 @@ from .reference_impl import reference_average_recall
 half = st.integers(0, 30).map(lambda x: x / 2)
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=80, deadline=None)
 @given(
     gt=st.lists(st.tuples(st.integers(0, 3), half, st.integers(1, 10)), min_size=1,
                 max_size=12),

@@ -296,7 +296,8 @@ def detection_map(
         _codes(det.video_id, vid_names), p_cls, det.score, det.segment, thr,
     )
     mAP = ap.mean(axis=1)
-    return DetectionResult(labels, thr, ap, mAP, float(mAP.mean()), num_gt, len(det))
+    return DetectionResult(labels, thr, ap, mAP, float(mAP.mean()), num_gt.astype(np.int64),
+                           len(det))
 
 
 def _official_tiou(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:

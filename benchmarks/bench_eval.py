@@ -117,7 +117,8 @@ def main() -> None:
     props = Detections(det.video_id, np.full(len(det), "action"), det.score, det.segment)
     ar_t, ar_c, _ = timeit(lambda: average_recall(gt, props, [50, 100, 200]), args.repeats)
 
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # THUMOS14 GT segments beyond the video duration
         gt_path, pred_path = Path(tmp) / "gt.json", Path(tmp) / "pred.json"
         save_annotations(gt_path, gt)
         save_results(pred_path, det)

@@ -38,6 +38,7 @@ __all__ = ["plot_timeline", "plot_video", "plot_map_vs_tiou", "save_figure"]
 MISSING_MATPLOTLIB = "tagraph.viz needs matplotlib: pip install 'tagraph[plot]'"
 
 GT_COLOR = "#d62728"
+GT_EDGE = "#6b0f10"
 SCORE_CMAP = "viridis"
 MAX_LANES = 4  # prediction sub-rows per class; further overlapping predictions share the last
 
@@ -293,14 +294,16 @@ def plot_timeline(
     # --- figure ------------------------------------------------------------------------------
     row_in = 0.5
     n_rows = max(len(rows), 1)
-    if ax is None:
+    own = ax is None
+    if own:
         label_in = 0.25 + 0.075 * max([len(c) for c in rows] + [5])
         cas_in = 1.8 if cas_arr is not None else 0.0
         height = 0.8 + n_rows * row_in + cas_in + 0.6
         width = 11.0
         fig = _new_figure((width, height))
+        right_in = 0.7 + (0.9 if cas_arr is not None else 0.0)  # colour bar ticks, CAS legend
         ax = fig.add_axes((label_in / width, 0.6 / height,
-                           1 - (label_in + 0.35) / width, 1 - 1.4 / height))
+                           1 - (label_in + right_in) / width, 1 - 1.4 / height))
     else:
         fig = ax.figure
     divider = make_axes_locatable(ax)
@@ -312,7 +315,7 @@ def plot_timeline(
     if len(gt_seg):
         y = np.array([row_of[c] for c in gt_lab.tolist()], dtype=np.float64)
         ax.barh(y + gt_top, gt_seg[:, 1] - gt_seg[:, 0], height=gt_h, left=gt_seg[:, 0],
-                align="edge", color=GT_COLOR, edgecolor="black", linewidth=0.4, zorder=3)
+                align="edge", color=GT_COLOR, edgecolor=GT_EDGE, linewidth=0.4, zorder=3)
 
     vmin = min(0.0, float(pr_score.min())) if len(pr_score) else 0.0
     vmax = max(1.0, float(pr_score.max())) if len(pr_score) else 1.0
@@ -332,12 +335,16 @@ def plot_timeline(
         ax.barh((row + pr_top + lane * lane_h)[order],
                 (pr_seg[:, 1] - pr_seg[:, 0])[order], height=lane_h[order] * 0.9,
                 left=pr_seg[order, 0], align="edge", color=sm.to_rgba(pr_score[order]),
-                edgecolor="black", linewidth=0.3, zorder=2)
+                edgecolor="0.15", linewidth=0.3, zorder=2)
 
     ax.set_ylim(n_rows - 0.5, -0.5)
     ax.set_xlim(0.0, duration)
     ax.set_yticks(np.arange(len(rows)))
     ax.set_yticklabels(rows)
+    gt_classes = set(gt_lab.tolist())
+    for tick, c in zip(ax.get_yticklabels(), rows):
+        if c not in gt_classes:  # prediction-only classes (false positives) in grey
+            tick.set_color("0.45")
     ax.tick_params(axis="y", length=0)
     for r in range(1, len(rows)):
         ax.axhline(r - 0.5, color="0.85", linewidth=0.8, zorder=1)
@@ -347,25 +354,25 @@ def plot_timeline(
         ax.text(0.5, 0.5, "no ground truth and no predictions", transform=ax.transAxes,
                 ha="center", va="center", color="0.4")
 
-    handles = [Patch(facecolor=GT_COLOR, edgecolor="black", linewidth=0.4, label="ground truth"),
-               Patch(facecolor=_cmap(cmap)(0.75), edgecolor="black", linewidth=0.3,
-                     label=f"predictions, top {top_k} per class" if top_k is not None
-                     else "predictions")]
+    handles = [Patch(facecolor=GT_COLOR, edgecolor=GT_EDGE, linewidth=0.4, label="ground truth"),
+               Patch(facecolor=_cmap(cmap)(0.6), edgecolor="0.15", linewidth=0.3,
+                     label="predictions (colour = score" + (f", top {top_k} per class)"
+                                                           if top_k is not None else ")"))]
     if hidden:
         handles.append(Patch(facecolor="none", edgecolor="none",
                              label=f"+{hidden} classes with predictions only, not shown"))
-    ax.legend(handles=handles, loc="lower right", bbox_to_anchor=(1.0, 1.0), ncol=len(handles),
-              frameon=False, fontsize="small", borderaxespad=0.2)
+    ax.legend(handles=handles, loc="lower left", bbox_to_anchor=(0.0, 1.0), ncol=len(handles),
+              frameon=False, fontsize="small", borderaxespad=0.1, handlelength=1.5)
     if title is None:
         title = video_id
     if title:
-        ax.set_title(title, loc="left", fontsize="medium")
+        ax.set_title(title, loc="left", fontsize="medium", pad=20)  # above the legend
 
     cax = divider.append_axes("right", size=0.15, pad=0.1)
     fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), cax=cax, label="score")
 
     if cas_arr is not None:
-        _cas_panel(ax, divider, cas_arr, cas_times, cas_classes, class_names, rows,
+        _cas_panel(ax, divider, cas_arr, cas_times, cas_classes, class_names, rows, own,
                    gt_seg, gt_lab, duration)
     else:
         ax.set_xlabel("time (s)")
@@ -386,6 +393,7 @@ def _cas_panel(
     cas_classes: Sequence[int | str] | None,
     class_names: Sequence[str] | None,
     rows: list[str],
+    own: bool,
     gt_seg: np.ndarray,
     gt_lab: np.ndarray,
     duration: float,
@@ -424,8 +432,8 @@ def _cas_panel(
                 cols.append(int(c))
     cols = cols[:10]
 
-    cax = divider.append_axes("bottom", size=1.6, pad=0.25, sharex=ax)
-    divider.append_axes("right", size=0.15, pad=0.1).set_visible(False)  # keep widths equal
+    # our own figure reserved 1.8 in for the panel; in user axes it takes a third of them
+    cax = divider.append_axes("bottom", size=1.6 if own else "50%", pad=0.25, sharex=ax)
     colors = _cmap("tab10")
     for j, c in enumerate(cols):
         color = colors(j % 10)

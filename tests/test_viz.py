@@ -1,3 +1,4 @@
+import importlib
 import os
 import sys
 from pathlib import Path
@@ -6,11 +7,14 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tagraph.io import Detections, VideoAnnotation, save_annotations, save_results
 from tagraph.viz import (
     MAX_LANES,
     MISSING_MATPLOTLIB,
+    _lanes,
     _top_k_per_class,
     plot_map_vs_tiou,
     plot_timeline,
@@ -116,14 +120,34 @@ def _top_k_loop(labels, scores, k):
     return sorted(keep)
 
 
-@pytest.mark.parametrize("seed", range(5))
-def test_top_k_per_class_matches_loop(seed):
-    rng = np.random.default_rng(seed)
-    n = int(rng.integers(0, 40))
-    labels = rng.choice(np.array(["a", "b", "c"]), n)
-    scores = rng.permutation(n).astype(float)  # distinct: no tie ambiguity
-    k = int(rng.integers(1, 6))
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.sampled_from("abc"), max_size=40), st.integers(1, 6), st.integers(0, 99))
+def test_top_k_per_class_matches_loop(labels, k, seed):
+    labels = np.array(labels, dtype=str)
+    scores = np.random.default_rng(seed).permutation(len(labels)).astype(float)  # no ties
     assert _top_k_per_class(labels, scores, k).tolist() == _top_k_loop(labels, scores, k)
+
+
+def _overlap(a, b):
+    return a[0] < b[1] and b[0] < a[1]
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.tuples(st.floats(0, 50), st.floats(0.1, 10)), min_size=1, max_size=15),
+       st.integers(0, 99))
+def test_lanes_do_not_overlap(intervals, seed):
+    seg = np.array([(s, s + w) for s, w in intervals])
+    scores = np.random.default_rng(seed).permutation(len(seg)).astype(float)
+    lane = _lanes(seg, scores)
+    assert lane.min() == 0 and lane.max() < MAX_LANES
+    assert lane[np.argmax(scores)] == 0  # the best prediction sits next to the ground truth
+    for i in range(len(seg)):
+        for j in range(i):
+            if lane[i] == lane[j] and lane[i] < MAX_LANES - 1:  # the last lane takes overflow
+                assert not _overlap(seg[i], seg[j])
+    if lane.max() < MAX_LANES - 1:  # no overflow: the lanes are a valid packing
+        assert all(not _overlap(seg[i], seg[j]) for i in range(len(seg)) for j in range(i)
+                   if lane[i] == lane[j])
 
 
 def test_timeline_many_overlapping_predictions_share_lanes(mpl):
@@ -333,6 +357,11 @@ def test_missing_matplotlib_message(monkeypatch):
         monkeypatch.delitem(sys.modules, name)
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # `import matplotlib` -> ImportError
     assert MISSING_MATPLOTLIB == "tagraph.viz needs matplotlib: pip install 'tagraph[plot]'"
+    monkeypatch.delitem(sys.modules, "tagraph.viz")
+    viz = importlib.import_module("tagraph.viz")  # importing works without matplotlib
+    with pytest.raises(ImportError, match=r"pip install 'tagraph\[plot\]'") as info:
+        viz.save_figure(None, "x.png")
+    assert isinstance(info.value.__cause__, ImportError)
     for call in (lambda: plot_timeline(*_example()),
                  lambda: plot_map_vs_tiou({"tiou": [0.5], "mAP": [0.3]}),
                  lambda: plot_video(None, None, "v")):

@@ -354,10 +354,12 @@ def plot_timeline(
         ax.text(0.5, 0.5, "no ground truth and no predictions", transform=ax.transAxes,
                 ha="center", va="center", color="0.4")
 
-    handles = [Patch(facecolor=GT_COLOR, edgecolor=GT_EDGE, linewidth=0.4, label="ground truth"),
-               Patch(facecolor=_cmap(cmap)(0.6), edgecolor="0.15", linewidth=0.3,
-                     label="predictions (colour = score" + (f", top {top_k} per class)"
-                                                           if top_k is not None else ")"))]
+    has_pred = len(pr_seg) > 0
+    handles = [Patch(facecolor=GT_COLOR, edgecolor=GT_EDGE, linewidth=0.4, label="ground truth")]
+    if has_pred:
+        shown_k = f", top {top_k} per class" if top_k is not None else ""
+        handles.append(Patch(facecolor=_cmap(cmap)(0.6), edgecolor="0.15", linewidth=0.3,
+                             label=f"predictions (colour = score{shown_k})"))
     if hidden:
         handles.append(Patch(facecolor="none", edgecolor="none",
                              label=f"+{hidden} classes with predictions only, not shown"))
@@ -368,8 +370,9 @@ def plot_timeline(
     if title:
         ax.set_title(title, loc="left", fontsize="medium", pad=20)  # above the legend
 
-    cax = divider.append_axes("right", size=0.15, pad=0.1)
-    fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), cax=cax, label="score")
+    if has_pred:
+        bar = divider.append_axes("right", size=0.15, pad=0.1)
+        fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), cax=bar, label="score")
 
     if cas_arr is not None:
         _cas_panel(ax, divider, cas_arr, cas_times, cas_classes, class_names, rows, own,

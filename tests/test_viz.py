@@ -292,6 +292,8 @@ def test_plot_video_from_files(mpl, tmp_path):
         assert ax.get_title(loc="left") == "v1"
     fig = plot_video(anns["v2"], None, "v2", title="custom")
     assert len(_bars(_timeline_axes(fig))) == 1
+    assert len(fig.axes) == 1  # ground truth only: no colour bar, no prediction legend entry
+    assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == ["ground truth"]
     assert _timeline_axes(fig).get_title(loc="left") == "custom"
     fig = plot_video(gt_path, res_path, "v3")  # predictions only
     assert len(_bars(_timeline_axes(fig))) == 1

@@ -458,8 +458,9 @@ class TALDataset(InMemoryDataset):
                 else torch.zeros(0, dtype=torch.long)
             data.click_labels = torch.from_numpy(np.asarray(labels, dtype=np.int64))
         data.video_id = video.video_id
-        data.duration = float(video.duration)
-        data.fps = float(video.fps)
+        # float64 so that the collated cache keeps them exact; get() returns Python floats
+        data.duration = torch.tensor(float(video.duration), dtype=torch.float64)
+        data.fps = torch.tensor(float(video.fps), dtype=torch.float64)
         return data
 
     def _proposals_of(self, video: Video, proposals: Any, x: Tensor, pos: Tensor) -> Tensor:

@@ -34,6 +34,7 @@ from tagraph.data.proposal_io import (
 )
 from tagraph.data.synthetic import SyntheticTAL, generate_synthetic_tal
 from tagraph.data.video import Video, num_snippets_for, snippet_times
+from tagraph.data.wtalc import WTALCThumos14, load_wtalc_annotations, load_wtalc_features
 
 __all__ = [
     "Video",
@@ -64,5 +65,8 @@ __all__ = [
     "read_classes",
     "SyntheticTAL",
     "generate_synthetic_tal",
+    "WTALCThumos14",
+    "load_wtalc_annotations",
+    "load_wtalc_features",
 ]
 # --- end data helper ---

@@ -3,6 +3,7 @@
 # --- graph builders (branch `graph`) ---
 from tagraph.data.networkx import graph_to_networkx
 from tagraph.data.proposal_graph import proposal_edges, proposal_graph, snippet_ranges
+from tagraph.data.proposals import actionness_grouping, sliding_window_proposals
 from tagraph.data.snippet_graph import knn_edges, snippet_graph, temporal_edges
 
 __all__ = [
@@ -13,5 +14,7 @@ __all__ = [
     "snippet_graph",
     "temporal_edges",
     "knn_edges",
+    "sliding_window_proposals",
+    "actionness_grouping",
     "graph_to_networkx",
 ]

@@ -431,11 +431,12 @@ class TALDataset(InMemoryDataset):
         if self.graph == "proposal":
             from tagraph.data import proposal_graph
             seg = self._proposals_of(video, proposals, x, pos)
-            data = proposal_graph(x, pos, seg, gt_segments=gt, gt_labels=gl,
-                                  **self.graph_kwargs)
+            kw = {"duration": video.duration, "video_id": video.video_id, **self.graph_kwargs}
+            data = proposal_graph(x, pos, seg, gt_segments=gt, gt_labels=gl, **kw)
         elif self.graph == "snippet":
             from tagraph.data import snippet_graph
-            data = snippet_graph(x, pos, **self.graph_kwargs)
+            kw = {"video_id": video.video_id, **self.graph_kwargs}
+            data = snippet_graph(x, pos, **kw)
         else:
             data = Data(x=x, pos=pos, num_nodes=x.size(0))
         if "pos" not in data and self.graph == "snippet":

@@ -108,21 +108,61 @@ def test_simulated_and_file_clicks(tmp_path, tiny):
         _ds(tmp_path, clicks=path)
 
 
-def test_proposal_source_is_checked(tmp_path, tiny):
+def test_proposal_graphs_from_every_source(tmp_path, tiny):
+    from tagraph.data import proposal_graph, sliding_window_proposals, write_bsn_csv
+
     with pytest.raises(ValueError, match="needs 'proposals'"):
         _ds(tmp_path, graph="proposal")
-    lists = [ProposalList.from_segments("vid_a", [[1, 4]], [[2, 5]], [1], 10.0, 200)]
+    props = {"vid_a": np.array([[1.0, 4.0], [2.0, 5.0], [9.5, 12.0], [14.0, 18.0]]),
+             "vid_b": np.array([[0.5, 3.0]]),
+             "vid_c": np.zeros((0, 2))}  # an empty list is valid: empty graph
+    lists = [ProposalList.from_segments(v, p, np.zeros((0, 2)), [], 10.0, 200)
+             for v, p in props.items()]
     write_ssn_proposals(tmp_path / "p.txt", lists)
-    ds = _ds(tmp_path, subset="train", graph=None)
+    bsn = tmp_path / "bsn"
+    bsn.mkdir()
+    durations = {"vid_a": 20.0, "vid_b": 15.0, "vid_c": 8.0}
+    for v, p in props.items():
+        write_bsn_csv(bsn / f"{v}.csv", p, np.ones(len(p)), durations[v])
+    from_list = _ds(tmp_path, graph="proposal", proposals=tmp_path / "p.txt")
+    from_bsn = _ds(tmp_path, graph="proposal", proposals=bsn)
+    from_dict = _ds(tmp_path, graph="proposal", proposals=props)
+    seq = _ds(tmp_path)
+    for k in range(3):
+        ref = proposal_graph(seq[k].x, seq[k].pos,
+                             torch.as_tensor(props[seq[k].video_id], dtype=torch.float32),
+                             gt_segments=seq[k].gt_segments, gt_labels=seq[k].gt_labels,
+                             duration=seq[k].duration)
+        for ds in (from_list, from_bsn, from_dict):
+            d = ds[k]
+            assert d.video_id == seq[k].video_id
+            for key in ("x", "x_ext", "segments", "edge_index", "y", "iou"):
+                assert torch.allclose(d[key].float(), ref[key].float(), atol=1e-5), key
+            assert torch.equal(d.video_label, seq[k].y)
+    assert from_list[2].num_nodes == 0 and from_list[2].x.shape == (0, 6)
+    gen = _ds(tmp_path, graph="proposal",
+              proposals=lambda video, x, pos: sliding_window_proposals(video.duration, (2.0,)))
+    assert gen[0].num_nodes == len(sliding_window_proposals(20.0, (2.0,)))
+    missing = {"vid_a": props["vid_a"]}
     with pytest.raises(ValueError, match="video 'vid_b': no proposals"):
-        ds._proposals_of(ds.videos[1], ds.__class__._load_proposals(
-            _with(ds, graph="proposal", proposals=tmp_path / "p.txt")), None, None)
+        _ds(tmp_path, graph="proposal", proposals=missing)
+    with pytest.raises(ValueError, match="video 'vid_a'.*inverted"):
+        _ds(tmp_path, graph="proposal", proposals={**props, "vid_a": np.array([[4.0, 1.0]])})
 
 
-def _with(ds, **attrs):
-    for k, v in attrs.items():
-        setattr(ds, k, v)
-    return ds
+def test_snippet_graphs_and_graph_kwargs(tmp_path, tiny):
+    from tagraph.data import snippet_graph
+
+    ds = _ds(tmp_path, graph="snippet", graph_kwargs=dict(knn=3))
+    seq = _ds(tmp_path)
+    ref = snippet_graph(seq[0].x, seq[0].pos, knn=3)
+    d = ds[0]
+    assert torch.equal(d.edge_index, ref.edge_index)
+    assert torch.allclose(d.edge_weight, ref.edge_weight)
+    assert torch.equal(d.y, seq[0].y) and d.video_id == "vid_a"
+    other = _ds(tmp_path, graph="snippet", graph_kwargs=dict(knn=2))
+    assert other.processed_dir != ds.processed_dir  # builder arguments key the cache
+    assert other[0].edge_index.size(1) < d.edge_index.size(1)
 
 
 @pytest.mark.parametrize("mutate,match", [

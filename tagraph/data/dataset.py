@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from torch import Tensor
 from torch_geometric.data import Data, InMemoryDataset
+from torch_geometric.io import fs
 
 import tagraph
 from tagraph.data.clicks import clicks_to_snippets, read_clicks, simulate_clicks, video_rng
@@ -28,6 +29,18 @@ __all__ = ["TALDataset", "ActivityNetJSONDataset", "THUMOS14", "ActivityNet13", 
 GraphKind = Literal["snippet", "proposal"]
 _CLICK_KINDS = {"background": ("background",), "action": ("action",),
                 "both": ("background", "action")}
+
+
+def _atomic(write: Callable[[str], None], path: str | os.PathLike) -> None:
+    """Runs :obj:`write(tmp)` and moves :obj:`tmp` over :obj:`path`."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        write(str(tmp))
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
 
 
 def read_classes(src: str | os.PathLike | Sequence[str]) -> list[str]:
@@ -133,6 +146,12 @@ class TALDataset(InMemoryDataset):
             :obj:`"error"`. (default: :obj:`"clip"`)
         length_tolerance (float, optional): Seconds by which the features may
             end before the last annotated segment. (default: :obj:`2.0`)
+        in_memory (bool, optional): Hold all graphs in memory (one collated
+            file, PyG's :class:`InMemoryDataset`); with :obj:`False` each graph
+            is its own file, read on access, for corpora that do not fit
+            (THUMOS14 at stride 4 is about 5 GB of 2048-d float32 snippets;
+            proposal graphs triple that with :obj:`x_ext`).
+            (default: :obj:`True`)
         transform, pre_transform, pre_filter, log, force_reload: As in
             :class:`~torch_geometric.data.InMemoryDataset`.
     """
@@ -159,6 +178,7 @@ class TALDataset(InMemoryDataset):
         graph_kwargs: Mapping[str, Any] | None = None,
         outside: Literal["clip", "error"] = "clip",
         length_tolerance: float = 2.0,
+        in_memory: bool = True,
         transform: Callable | None = None,
         pre_transform: Callable | None = None,
         pre_filter: Callable | None = None,
@@ -194,6 +214,7 @@ class TALDataset(InMemoryDataset):
         self.graph_kwargs = dict(graph_kwargs or {})
         self.outside = outside
         self.length_tolerance = length_tolerance
+        self.in_memory = bool(in_memory)
         self._classes_arg = classes
 
         self.classes, self.videos, sources = self._read_videos()
@@ -210,7 +231,10 @@ class TALDataset(InMemoryDataset):
                 force_reload = True  # stale or foreign cache under this name: rebuild
         super().__init__(root, transform, pre_transform, pre_filter, log=log,
                          force_reload=force_reload)
-        self.load(self.processed_paths[0])
+        if self.in_memory:
+            self.load(self.processed_paths[0])
+        else:
+            self._index = fs.torch_load(self.processed_paths[0])
 
     # ----------------------------------------------------------------------------------
     # reading
@@ -324,6 +348,7 @@ class TALDataset(InMemoryDataset):
             "graph_kwargs": {k: repr(v) for k, v in sorted(self.graph_kwargs.items())},
             "outside": self.outside,
             "length_tolerance": self.length_tolerance,
+            "in_memory": self.in_memory,
             "pre_transform": repr(pre_transform),
             "pre_filter": repr(pre_filter),
         }
@@ -346,8 +371,16 @@ class TALDataset(InMemoryDataset):
     def processed_file_names(self) -> list[str]:
         return ["data.pt"]
 
+    def len(self) -> int:
+        if self.in_memory:
+            return super().len()
+        return len(self._index["video_ids"])
+
     def get(self, idx: int) -> Data:
-        data = super().get(idx)
+        if self.in_memory:
+            data = super().get(idx)
+        else:
+            data = Data.from_dict(fs.torch_load(self._graph_path(idx)))
         for key in ("duration", "fps"):  # collation turns floats into [1] tensors
             value = data.get(key)
             if isinstance(value, Tensor) and value.numel() == 1:
@@ -379,15 +412,19 @@ class TALDataset(InMemoryDataset):
             raise ValueError(f"{self.annotation_file}: no video to process "
                              f"(subset {self.subset!r}, after pre_filter)")
         path = Path(self.processed_paths[0])
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        try:
-            self.save(data_list, str(tmp))
-            os.replace(tmp, path)
-        finally:
-            if tmp.exists():
-                tmp.unlink()
+        if self.in_memory:
+            _atomic(lambda f: self.save(data_list, f), path)
+        else:
+            Path(self.processed_dir, "graphs").mkdir(exist_ok=True)
+            for i, data in enumerate(data_list):
+                _atomic(lambda f, d=data: fs.torch_save(d.to_dict(), f), self._graph_path(i))
+            index = {"video_ids": [d.video_id for d in data_list]}
+            _atomic(lambda f: fs.torch_save(index, f), path)
         atomic_write(Path(self.processed_dir) / "key.json",
                      json.dumps(self._key, sort_keys=True, default=str, indent=1))
+
+    def _graph_path(self, idx: int) -> str:
+        return osp.join(self.processed_dir, "graphs", f"{idx:06d}.pt")
 
     def _load_proposals(self) -> Any:
         src = self.proposals

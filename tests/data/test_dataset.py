@@ -240,3 +240,23 @@ def test_thumos14_preset_on_real_annotations(tmp_path):
     n_gt = sum(int(g.gt_labels.numel()) for g in ds)
     assert 3000 < n_gt <= sum(len(db[v]["annotations"]) for v in test_ids)
     assert all(int(g.clicks.max()) < g.num_nodes for g in ds if g.clicks.numel())
+
+
+def test_on_disk_mode_matches_in_memory(tmp_path, tiny):
+    mem = _ds(tmp_path, graph="snippet", clicks="background")
+    disk = _ds(tmp_path, graph="snippet", clicks="background", in_memory=False)
+    assert disk.processed_dir != mem.processed_dir and len(disk) == len(mem) == 3
+    assert len(list((tmp_path / "cache").glob("processed/*/graphs/*.pt"))) == 3
+    for a, b in zip(mem, disk):
+        assert a.keys() == b.keys()
+        for k in a.keys():
+            if isinstance(a[k], torch.Tensor):
+                assert torch.equal(a[k], b[k]), k
+            else:
+                assert a[k] == b[k], k
+    again = _ds(tmp_path, graph="snippet", clicks="background", in_memory=False)
+    assert torch.equal(again[1].x, disk[1].x)
+    from torch_geometric.loader import DataLoader
+
+    batch = next(iter(DataLoader(disk, batch_size=3)))
+    assert batch.num_graphs == 3 and batch.video_id == ["vid_a", "vid_b", "vid_c"]

@@ -120,6 +120,8 @@ class TALDataset(InMemoryDataset):
             has none. (default: :obj:`None`: such videos are an error)
         feature_dim (int, optional): Expected feature dimension after
             modality selection (checked). (default: :obj:`None`)
+        feature_prefix (str, optional): File-name prefix of the features
+            (:obj:`"v_"` for ActionFormer's ActivityNet). (default: :obj:`""`)
         max_snippets (int, optional): Resample longer videos to this many
             snippets (see :func:`~tagraph.data.resample_snippets`; times follow).
             (default: :obj:`None`)
@@ -170,6 +172,7 @@ class TALDataset(InMemoryDataset):
         window: float = 16.0,
         default_fps: float | None = None,
         feature_dim: int | None = None,
+        feature_prefix: str = "",
         max_snippets: int | None = None,
         resample: Literal["uniform", "interpolate"] = "uniform",
         proposals: Any = None,
@@ -206,6 +209,7 @@ class TALDataset(InMemoryDataset):
         self.stride, self.window = float(stride), float(window)
         self.default_fps = default_fps
         self.feature_dim = feature_dim
+        self.feature_prefix = feature_prefix
         self.max_snippets = max_snippets
         self.resample = resample
         self.proposals = proposals
@@ -262,7 +266,7 @@ class TALDataset(InMemoryDataset):
                 raise ValueError(f"{name}: no video in subset '{self.subset}' "
                                  f"(subsets: {present})")
         index = {c: i for i, c in enumerate(classes)}
-        folder = FeatureFolder(self.feature_dir, self.modality)
+        folder = FeatureFolder(self.feature_dir, self.modality, self.feature_prefix)
         videos, feature_sigs = [], []
         clipped = []
         for vid, a in anns.items():
@@ -340,6 +344,7 @@ class TALDataset(InMemoryDataset):
             "window": self.window,
             "default_fps": self.default_fps,
             "feature_dim": self.feature_dim,
+            "feature_prefix": self.feature_prefix,
             "max_snippets": self.max_snippets,
             "resample": self.resample,
             "proposals": describe(self.proposals),
@@ -557,20 +562,23 @@ class THUMOS14(TALDataset):
 
 class ActivityNet13(TALDataset):
     r"""ActivityNet 1.3 (Caba Heilbron et al., 2015) in the ActionFormer /
-    OpenTAD layout: :obj:`root/annotations/anet1.3.json` and
-    :obj:`root/features/<video_id>.npy`; snippets of 16 frames every 16
-    frames at :obj:`default_fps` (15) unless the JSON gives an fps. Subsets
-    :obj:`"training"` / :obj:`"validation"` (aliases :obj:`"train"` /
-    :obj:`"val"`). Most methods resample every video to a fixed length: pass
-    :obj:`max_snippets=100, resample="interpolate"`.
+    OpenTAD I3D layout: :obj:`root/annotations/anet1.3_i3d_filtered.json`
+    and :obj:`root/i3d_features/v_<video_id>.npy`; snippets of 16 frames
+    every 16 frames at :obj:`default_fps` (25, as ActionFormer's config)
+    unless the JSON gives an fps. Subsets :obj:`"training"` /
+    :obj:`"validation"` (aliases :obj:`"train"` / :obj:`"val"`). Most methods
+    resample every video to a fixed length: pass e.g. :obj:`max_snippets=192`
+    (ActionFormer) or :obj:`100` (BMN, G-TAD) with
+    :obj:`resample="interpolate"`.
     """
 
     def __init__(self, root: str | os.PathLike, subset: str = "training", **kwargs: Any):
         root = Path(root)
-        kwargs.setdefault("annotation_file", root / "annotations" / "anet1.3.json")
-        kwargs.setdefault("feature_dir", root / "features")
+        kwargs.setdefault("annotation_file", root / "annotations" / "anet1.3_i3d_filtered.json")
+        kwargs.setdefault("feature_dir", root / "i3d_features")
+        kwargs.setdefault("feature_prefix", "v_")
         kwargs.setdefault("stride", 16.0)
         kwargs.setdefault("window", 16.0)
-        kwargs.setdefault("default_fps", 15.0)
+        kwargs.setdefault("default_fps", 25.0)
         subset = _ANET_SUBSETS.get(subset.lower(), subset)
         super().__init__(root, subset=subset, **kwargs)

@@ -43,6 +43,32 @@ def _atomic(write: Callable[[str], None], path: str | os.PathLike) -> None:
             tmp.unlink()
 
 
+def _describe_callable(fn: Any) -> Any:
+    """A stable description of a callable for cache keys: its repr when that
+    is meaningful (PyG transforms show their arguments), else its qualified
+    name plus a hash of its code and constants, so that editing a function
+    rebuilds the cache while re-running the same script reuses it."""
+    if fn is None:
+        return None
+    import functools
+
+    if isinstance(fn, functools.partial):
+        return {"partial": _describe_callable(fn.func), "args": repr(fn.args),
+                "kwargs": repr(sorted(fn.keywords.items()))}
+    text = repr(fn)
+    code = getattr(fn, "__code__", None)
+    if code is None and " at 0x" not in text:
+        return text
+    if code is None:  # an object without a useful repr: its class and attributes
+        return {"class": f"{type(fn).__module__}.{type(fn).__qualname__}",
+                "state": repr(sorted(getattr(fn, "__dict__", {}).items()))}
+    h = hashlib.sha256(code.co_code)
+    h.update(repr(code.co_consts).encode())
+    h.update(repr(getattr(fn, "__defaults__", None)).encode())
+    return {"function": f"{getattr(fn, '__module__', '')}.{getattr(fn, '__qualname__', '')}",
+            "code": h.hexdigest()[:16]}
+
+
 def read_classes(src: str | os.PathLike | Sequence[str]) -> list[str]:
     """A class list: a sequence of names, or a text file with one name a line."""
     if isinstance(src, (str, os.PathLike)):
@@ -326,7 +352,7 @@ class TALDataset(InMemoryDataset):
             if isinstance(obj, Mapping):
                 return {str(k): np.asarray(v).round(6).tolist() for k, v in obj.items()}
             if callable(obj):
-                return repr(obj)
+                return _describe_callable(obj)
             return str(obj)
 
         cls_src = self._classes_arg
@@ -354,8 +380,8 @@ class TALDataset(InMemoryDataset):
             "outside": self.outside,
             "length_tolerance": self.length_tolerance,
             "in_memory": self.in_memory,
-            "pre_transform": repr(pre_transform),
-            "pre_filter": repr(pre_filter),
+            "pre_transform": _describe_callable(pre_transform),
+            "pre_filter": _describe_callable(pre_filter),
         }
 
     # ----------------------------------------------------------------------------------

@@ -281,3 +281,20 @@ def test_activitynet_preset_layout_with_prefix(tmp_path):
     assert d.pos[0] == pytest.approx(8 / 25) and d.pos[-1] == pytest.approx((45 * 16 + 8) / 25)
     with pytest.raises(FileNotFoundError, match="v_xyz"):
         ActivityNet13(tmp_path, subset="val", graph=None)
+
+
+def test_callable_arguments_key_the_cache_by_code(tmp_path, tiny):
+    from tagraph.data.dataset import _describe_callable
+
+    def gen(video, x, pos):
+        return np.array([[0.0, 1.0]])
+
+    def gen2(video, x, pos):
+        return np.array([[0.0, 2.0]])
+
+    a = _ds(tmp_path, graph="proposal", proposals=gen)
+    b = _ds(tmp_path, graph="proposal", proposals=gen)
+    assert a.processed_dir == b.processed_dir  # same code: cache reused
+    c = _ds(tmp_path, graph="proposal", proposals=gen2)
+    assert c.processed_dir != a.processed_dir
+    assert _describe_callable(lambda d: d) != _describe_callable(lambda d: d.x)

@@ -180,6 +180,12 @@ class TALDataset(InMemoryDataset):
             (THUMOS14 at stride 4 is about 5 GB of 2048-d float32 snippets;
             proposal graphs triple that with :obj:`x_ext`).
             (default: :obj:`True`)
+        process_threads (int, optional): torch intra-op threads while graphs
+            are built (restored afterwards). Per-video operations are small,
+            and extra threads mostly add synchronisation: building the small
+            synthetic proposal graphs on a busy 2-core machine was 10x faster
+            with one thread. :obj:`None` keeps the current setting.
+            (default: :obj:`1`)
         transform, pre_transform, pre_filter, log, force_reload: As in
             :class:`~torch_geometric.data.InMemoryDataset`.
     """
@@ -208,6 +214,7 @@ class TALDataset(InMemoryDataset):
         outside: Literal["clip", "error"] = "clip",
         length_tolerance: float = 2.0,
         in_memory: bool = True,
+        process_threads: int | None = 1,
         transform: Callable | None = None,
         pre_transform: Callable | None = None,
         pre_filter: Callable | None = None,
@@ -245,6 +252,7 @@ class TALDataset(InMemoryDataset):
         self.outside = outside
         self.length_tolerance = length_tolerance
         self.in_memory = bool(in_memory)
+        self.process_threads = process_threads
         self._classes_arg = classes
 
         self.classes, self.videos, sources = self._read_videos()
@@ -429,6 +437,15 @@ class TALDataset(InMemoryDataset):
         return self._key
 
     def process(self) -> None:
+        threads = torch.get_num_threads()
+        if self.process_threads is not None:
+            torch.set_num_threads(self.process_threads)
+        try:
+            self._process_videos()
+        finally:
+            torch.set_num_threads(threads)
+
+    def _process_videos(self) -> None:
         proposals = self._load_proposals()
         clicks = self._load_clicks()
         data_list = []

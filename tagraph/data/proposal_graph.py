@@ -571,10 +571,8 @@ def proposal_graph(
     # memory directly, with no [3N, D] temporary
     a, b = snippet_ranges(times, torch.stack([start_ctx, seg, end_ctx], 1).view(-1, 2))
     x_ext = features.new_empty(n, 3 * d)
-    if pooling == "max":
-        range_max_pool(features, a, b, out=x_ext.view(3 * n, d))
-    else:
-        x_ext.view(3 * n, d).copy_(range_mean_pool(features, a, b))
+    pool = range_max_pool if pooling == "max" else range_mean_pool
+    pool(features, a, b, out=x_ext.view(3 * n, d))
     x = x_ext[:, d:2 * d].clone()
 
     # --- edges ---------------------------------------------------------------

@@ -10,6 +10,7 @@ from torch import Tensor
 from torch_geometric.data import Data
 
 from tagraph.data._graph_checks import check_features, check_snippet_times, where_prefix
+from tagraph.data.proposal_graph import cosine_edge_weight
 
 __all__ = ["snippet_graph", "temporal_edges", "knn_edges"]
 
@@ -215,9 +216,8 @@ def snippet_graph(
     device = features.device
     ei_t, et_t = temporal_edges(t, offsets, device)
     parts_i, parts_t, parts_w = [ei_t], [et_t], []
-    if weight == "relu_cos":
-        xn = torch.nn.functional.normalize(features, dim=1, eps=1e-12)
-        parts_w.append((xn[ei_t[0]] * xn[ei_t[1]]).sum(1))
+    if weight == "relu_cos":  # chunked: no [E, D] temporaries
+        parts_w.append(cosine_edge_weight(features, ei_t))
     if knn > 0:
         ei_k, sim = knn_edges(features, knn, offsets if knn_exclude_temporal else ())
         parts_i.append(ei_k)

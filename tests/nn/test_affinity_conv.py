@@ -23,15 +23,20 @@ def temporal_edges(lengths, offsets=(-1, 1)):
     return torch.stack([torch.cat(srcs), torch.cat(dsts)]), torch.cat(types)
 
 
+def conv_weight(conv):
+    """The layer's weights in ``nn.Conv1d.weight`` layout [out, in, 3] (offsets -1, 0, 1)."""
+    return torch.stack([conv.kernel_weight(k).t() for k in (-1, 0, 1)], dim=-1)
+
+
 def loop_reference(conv, x, e):
     """out_t = sum_k cos(e_t, e_{t+k}) W_k x_{t+k}, explicit loops over t and k (one video)."""
     t_len = x.size(0)
     out = torch.zeros(t_len, conv.out_channels, dtype=x.dtype)
     for t in range(t_len):
-        for slot, k in enumerate(conv.offsets):
+        for k in conv.all_offsets:
             if 0 <= t + k < t_len:
                 cos = F.cosine_similarity(e[t], e[t + k], dim=0, eps=1e-12)
-                out[t] += cos * (conv.weight[slot] @ x[t + k])
+                out[t] += cos * (x[t + k] @ conv.kernel_weight(k))
     if conv.bias is not None:
         out += conv.bias
     return out
@@ -73,12 +78,12 @@ def test_affinity_conv_constant_embedding_is_conv1d():
     x = torch.randn(9, 4, dtype=torch.float64)
     e = torch.ones(9, 2, dtype=torch.float64)
     edge_index, edge_type = temporal_edges([9])
-    weight = conv.weight.permute(1, 2, 0)  # [out, in, k]
+    weight = conv_weight(conv)  # [out, in, k]
     ref = F.conv1d(x.t().unsqueeze(0), weight, conv.bias, padding=1)[0].t()
     torch.testing.assert_close(conv(x, e, edge_index, edge_type), ref)
 
 
-def test_affinity_conv_ignores_other_edge_types_and_custom_edge_offsets():
+def test_affinity_conv_ignores_other_edge_types_and_follows_offset_order():
     torch.manual_seed(2)
     x = torch.randn(6, 3, dtype=torch.float64)
     e = torch.randn(6, 4, dtype=torch.float64)
@@ -91,8 +96,10 @@ def test_affinity_conv_ignores_other_edge_types_and_custom_edge_offsets():
     torch.testing.assert_close(out, out2)
     # A graph built with temporal_offsets=(1, -1) gives the same result when declared.
     ei_rev, et_rev = temporal_edges([6], offsets=(1, -1))
-    conv_rev = AffinityConv(3, 2, edge_offsets=(1, -1)).double()
-    conv_rev.load_state_dict(conv.state_dict())
+    conv_rev = AffinityConv(3, 2, offsets=(1, 0, -1)).double()
+    with torch.no_grad():
+        for k in (-1, 0, 1):
+            conv_rev.kernel_weight(k).copy_(conv.kernel_weight(k))
     torch.testing.assert_close(conv_rev(x, e, ei_rev, et_rev), out)
 
 
@@ -128,7 +135,7 @@ def test_official_unfold_layout_differs():
     e = torch.randn(t_len, 5, dtype=torch.float64)
     edge_index, edge_type = temporal_edges([t_len])
     out = conv(x, e, edge_index, edge_type)
-    weight = conv.weight.permute(1, 2, 0)  # [out, in, k] like nn.Conv1d.weight
+    weight = conv_weight(conv)  # [out, in, k] like nn.Conv1d.weight
     # The unfold formulation with a channel-major tile is the intended computation ...
     torch.testing.assert_close(unfold_reference(x, e, weight, True), out)
     # ... the official offset-major tile scales thirds of the channels instead: different.
@@ -139,7 +146,7 @@ def test_official_unfold_layout_differs():
 def test_affinity_conv_repr_reset_and_grad():
     conv = AffinityConv(8, 4)
     assert repr(conv) == "AffinityConv(8, 4, offsets=(-1, 0, 1))"
-    assert conv.bias is None and conv.weight.shape == (3, 4, 8)
+    assert conv.bias is None and conv.weight.shape == (3, 8, 4)
     conv.reset_parameters()
     x = torch.randn(5, 8, requires_grad=True)
     e = torch.randn(5, 3, requires_grad=True)

@@ -4,7 +4,6 @@ from tagraph.engine.trainer import (
     ConfigMismatchError,
     NonFiniteLossError,
     Trainer,
-    config_diff,
     load_checkpoint,
     move_to_device,
     seed_everything,
@@ -13,7 +12,6 @@ from tagraph.engine.trainer import (
 __all__ = [
     "Trainer",
     "load_checkpoint",
-    "config_diff",
     "move_to_device",
     "seed_everything",
     "ConfigMismatchError",

@@ -35,7 +35,7 @@ __all__ = [
     "seed_everything",
     "move_to_device",
     "load_checkpoint",
-    "config_diff",
+
     "ConfigMismatchError",
     "NonFiniteLossError",
 ]
@@ -83,7 +83,7 @@ def _flatten(cfg: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def config_diff(
+def _config_diff(
     a: Mapping[str, Any] | None, b: Mapping[str, Any] | None
 ) -> dict[str, tuple[Any, Any]]:
     r"""Returns ``{dotted.key: (value_in_a, value_in_b)}`` for every key whose
@@ -188,7 +188,7 @@ def load_checkpoint(
     if config is None and model is not None:
         config = getattr(model, "config", None)
     if config is not None:
-        diff = config_diff(ckpt.get("config"), config)
+        diff = _config_diff(ckpt.get("config"), config)
         if diff:
             msg = (
                 f"checkpoint '{path}' was written with a different config; "

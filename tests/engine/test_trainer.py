@@ -9,9 +9,9 @@ from tagraph.engine import (
     ConfigMismatchError,
     NonFiniteLossError,
     Trainer,
-    config_diff,
     load_checkpoint,
 )
+from tagraph.engine.trainer import _config_diff
 
 
 class TinyModel(nn.Module):
@@ -122,4 +122,4 @@ def test_config_mismatch_names_keys(tmp_path):
     assert "opt.lr" not in str(err.value)
     with pytest.raises(ConfigMismatchError, match="hidden"):
         make_trainer(other, tmp_path).fit(make_loader(), 2, resume=True)
-    assert config_diff({"a": (1, 2)}, {"a": [1, 2]}) == {}
+    assert _config_diff({"a": (1, 2)}, {"a": [1, 2]}) == {}

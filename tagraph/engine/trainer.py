@@ -35,7 +35,6 @@ __all__ = [
     "seed_everything",
     "move_to_device",
     "load_checkpoint",
-
     "ConfigMismatchError",
     "NonFiniteLossError",
 ]

@@ -11,9 +11,11 @@ from tagraph.nn.cosine_classifier import CosineClassifier, CosineClassifierOutpu
 from tagraph.nn.discrimination_memory import DiscriminationMemory, memory_momentum
 from tagraph.nn.information_interaction import InformationInteraction, masked_cross_attention
 from tagraph.nn.issf_losses import attention_contrast_loss, soft_label_ce_loss
+from tagraph.nn.pgcn_conv import PGCNConv
 from tagraph.nn.saliency import SalientSnippets
 
 __all__ = [
+    "PGCNConv",
     "AffinityConv",
     "SalientSnippets",
     "InformationInteraction",

@@ -1,1 +1,6 @@
 """tagraph.models."""
+
+from tagraph.models.backtal import BackTAL
+from tagraph.models.issf import ISSF
+
+__all__ = ["BackTAL", "ISSF"]

@@ -118,7 +118,7 @@ class DiscriminationMemory(nn.Module):
             videos that had at least one slot.
         """
         c, m_slots = self.num_classes, self.size
-        keys = self.features.reshape(c * m_slots, -1).to(query.dtype)
+        keys = self.features.reshape(c * m_slots, -1).to(query.dtype, copy=True)
         key_ok = self.filled.reshape(1, c * m_slots) & y.bool()[:, :c].repeat_interleave(
             m_slots, dim=1)  # [B, C * M]
         scores = query @ keys.t()  # [N, C * M]

@@ -70,3 +70,18 @@ __all__ = [
     "load_wtalc_features",
 ]
 # --- end data helper ---
+
+# --- graph builders (branch `graph`) ---
+from tagraph.data.networkx import graph_to_networkx  # noqa: E402
+from tagraph.data.proposal_graph import proposal_edges, proposal_graph, snippet_ranges  # noqa: E402
+from tagraph.data.snippet_graph import knn_edges, snippet_graph, temporal_edges  # noqa: E402
+
+__all__ += [
+    "proposal_graph",
+    "proposal_edges",
+    "snippet_ranges",
+    "snippet_graph",
+    "temporal_edges",
+    "knn_edges",
+    "graph_to_networkx",
+]

@@ -9,13 +9,44 @@ from tagraph.nn.click_losses import (
 )
 from tagraph.nn.cosine_classifier import CosineClassifier, CosineClassifierOutput
 from tagraph.nn.discrimination_memory import DiscriminationMemory, memory_momentum
+from tagraph.nn.graph_laplacian import (
+    CGNotConvergedWarning,
+    GraphLaplacianRegularization,
+    LaplacianOperator,
+    laplacian_solve,
+)
 from tagraph.nn.information_interaction import InformationInteraction, masked_cross_attention
 from tagraph.nn.issf_losses import attention_contrast_loss, soft_label_ce_loss
+from tagraph.nn.mil import (
+    check_finite_cas,
+    labeled_video_mask,
+    normalized_ce_loss,
+    segment_mean_pool,
+    topk_mean_pool,
+    topk_sizes,
+    video_bce_loss,
+)
 from tagraph.nn.pgcn_conv import PGCNConv
 from tagraph.nn.saliency import SalientSnippets
+from tagraph.nn.temporal_conv import TemporalConv, temporal_edges
 
 __all__ = [
     "PGCNConv",
+    # weak supervision (wtal)
+    "TemporalConv",
+    "temporal_edges",
+    "GraphLaplacianRegularization",
+    "LaplacianOperator",
+    "laplacian_solve",
+    "CGNotConvergedWarning",
+    "topk_mean_pool",
+    "segment_mean_pool",
+    "topk_sizes",
+    "normalized_ce_loss",
+    "video_bce_loss",
+    "labeled_video_mask",
+    "check_finite_cas",
+    # clicks / salient snippets (backtal)
     "AffinityConv",
     "SalientSnippets",
     "InformationInteraction",

@@ -42,7 +42,7 @@ from torch_geometric.loader import DataLoader  # noqa: E402
 from tagraph.data import SyntheticTAL  # noqa: E402
 from tagraph.engine import Trainer  # noqa: E402
 from tagraph.evaluation import THUMOS14_TIOU, detection_map  # noqa: E402
-from tagraph.models import ISSF, BackTAL  # noqa: E402
+from tagraph.models import ISSF, BackTAL, detection_records  # noqa: E402
 
 #: The reduced THUMOS-like configuration of the table (fits a small shared CPU): fewer,
 #: shorter videos, 8 classes, D = 64 (the "small" size's video lengths and dimension).
@@ -76,7 +76,8 @@ def build(kind: str, d: int, c: int, hidden: int, epochs: int, **kw):
 def predict_all(model, loader, branch: str | None = None) -> list:
     preds = []
     for batch in loader:
-        preds += model.predict(batch) if branch is None else model.predict(batch, branch=branch)
+        det = model.predict(batch) if branch is None else model.predict(batch, branch=branch)
+        preds += detection_records(det, batch)
     return preds
 
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from collections.abc import Sequence
+from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor
 
-from tagraph.nn.temporal_conv import temporal_edges
+from tagraph.models.wtal import WeaklySupervisedTAL, batch_vectors, video_ids_of
 
 
 class SnippetBatch(NamedTuple):
@@ -20,37 +21,14 @@ class SnippetBatch(NamedTuple):
     video_ids: list[str]
 
 
-def video_ids_of(data, num_graphs: int) -> list[str]:
-    vid = getattr(data, "video_id", None)
-    if vid is None:
-        return [str(i) for i in range(num_graphs)]
-    if isinstance(vid, str):
-        return [vid]
-    return [str(v) for v in vid]
-
-
-def snippet_batch(data, temporal_offsets=(-1, 1)) -> SnippetBatch:
-    r"""Unpacks a snippet graph or a PyG batch of them; builds temporal edges
+def snippet_batch(data: Any, temporal_offsets: Sequence[int] = (-1, 1)) -> SnippetBatch:
+    r"""Unpacks a snippet graph or a PyG batch of them (via the shared
+    :class:`~tagraph.models.WeaklySupervisedTAL` helpers); builds temporal edges
     when the graph has none."""
-    x = data.x
-    n = x.size(0)
-    batch = getattr(data, "batch", None)
-    if batch is None:
-        batch = torch.zeros(n, dtype=torch.long, device=x.device)
-        ptr = torch.tensor([0, n], dtype=torch.long, device=x.device)
-    else:
-        ptr = getattr(data, "ptr", None)
-        if ptr is None:
-            num = int(batch.max()) + 1 if n else 0
-            ptr = torch.zeros(num + 1, dtype=torch.long, device=x.device)
-            torch.cumsum(torch.bincount(batch, minlength=num), 0, out=ptr[1:])
-    num_graphs = ptr.numel() - 1
-    edge_index = getattr(data, "edge_index", None)
-    edge_type = getattr(data, "edge_type", None)
-    if edge_index is None or edge_type is None:
-        edge_index, edge_type = temporal_edges(ptr, temporal_offsets)
-    return SnippetBatch(x, edge_index, edge_type, batch, ptr, num_graphs,
-                        video_ids_of(data, num_graphs))
+    batch, ptr, num_graphs = batch_vectors(data)
+    edge_index, edge_type = WeaklySupervisedTAL.temporal_graph(data, temporal_offsets)
+    ids = video_ids_of(data) or [str(i) for i in range(num_graphs)]
+    return SnippetBatch(data.x, edge_index, edge_type, batch, ptr, num_graphs, ids)
 
 
 def labels_of(data, num_graphs: int, num_classes: int) -> Tensor:
@@ -117,18 +95,6 @@ def batched_clicks(data, sb: SnippetBatch) -> Clicks:
     return Clicks(local + sb.ptr[click_batch], labels, click_batch)
 
 
-Prediction = tuple[str, int, float, float, float]
-
 
 def scalar(t: Tensor) -> float:
     return float(t.detach())
-
-
-def to_predictions(video_ids: list[str], graph: Tensor, labels: Tensor, scores: Tensor,
-                   segments: Tensor) -> list[Prediction]:
-    r"""Rows :obj:`(video_id, class_index, score, start_s, end_s)`."""
-    return [
-        (video_ids[g], k, s, a, b)
-        for g, k, s, (a, b) in zip(graph.tolist(), labels.tolist(), scores.tolist(),
-                                   segments.tolist())
-    ]

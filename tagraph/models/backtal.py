@@ -3,22 +3,21 @@ r"""BackTAL: background-click supervised temporal action localization."""
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch_geometric.utils import scatter
 
 from tagraph.models._snippet_batch import (
-    Prediction,
     SnippetBatch,
     batched_clicks,
     labels_of,
     snippet_batch,
-    to_predictions,
 )
 from tagraph.models._snippet_batch import scalar as _f
+from tagraph.models.ecm import minmax_normalize
+from tagraph.models.wtal import WeaklySupervisedTAL
 from tagraph.nn.affinity_conv import AffinityConv
 from tagraph.nn.click_losses import (
     affinity_embedding_loss,
@@ -26,11 +25,17 @@ from tagraph.nn.click_losses import (
     foreground_sparsity_loss,
     score_separation_loss,
 )
-from tagraph.nn.mil import normalized_ce_loss, topk_mean_pool
+from tagraph.nn.mil import check_finite_cas, normalized_ce_loss, topk_mean_pool
 from tagraph.nn.temporal_conv import TemporalConv
-from tagraph.ops.cas import CASDetectionConfig, cas_to_detections, grouped_nms, threshold_range
+from tagraph.ops.cas import (
+    CASDetectionConfig,
+    CASDetections,
+    cas_to_detections,
+    grouped_nms,
+    threshold_range,
+)
 
-__all__ = ["BackTAL", "BackTALOutput", "minmax_normalize", "backtal_detection_config"]
+__all__ = ["BackTAL", "BackTALOutput", "backtal_detection_config"]
 
 
 
@@ -44,17 +49,6 @@ class BackTALOutput(NamedTuple):
     feat_supp: Tensor  #: [N, H] first-layer features of the suppressed branch
 
 
-def minmax_normalize(x: Tensor, batch: Tensor, num_graphs: int) -> Tensor:
-    r"""Per-video, per-column :math:`(x - [\min x]_+) / ([\max x]_+ - [\min
-    x]_+)` (denominator 1 where it is not positive), as BackTAL's
-    post-processing."""
-    hi = F.relu(scatter(x, batch, 0, dim_size=num_graphs, reduce="max"))
-    lo = F.relu(scatter(x, batch, 0, dim_size=num_graphs, reduce="min"))
-    delta = hi - lo
-    delta = torch.where(delta > 0, delta, torch.ones_like(delta))
-    return (x - lo[batch]) / delta[batch]
-
-
 def backtal_detection_config() -> CASDetectionConfig:
     r"""BackTAL's THUMOS14 inference: classes with softmax video score
     :math:`\geq 0.25`, CAS thresholds :math:`0{:}0.025{:}0.25` (the first one
@@ -66,7 +60,7 @@ def backtal_detection_config() -> CASDetectionConfig:
                               iou_threshold=0.55)
 
 
-class BackTAL(nn.Module):
+class BackTAL(WeaklySupervisedTAL):
     r"""BackTAL from the `"Background-Click Supervision for Temporal Action
     Localization" <https://arxiv.org/abs/2111.12449>`_ paper (Yang, Han, Zhang
     et al., TPAMI), on snippet graphs.
@@ -96,10 +90,13 @@ class BackTAL(nn.Module):
     With :obj:`use_clicks=False` the click terms are dropped: the same network
     trained from video labels alone.
 
-    Inference (:meth:`predict`) uses the suppressed branch: softmax video
-    scores, per-video min-max normalised CAS, and (THUMOS14) extra candidates
-    from the min-max normalised feature magnitude of the first suppressed
-    layer, all merged by one NMS (:func:`backtal_detection_config`).
+    Inference (:meth:`predict`, the shared
+    :class:`~tagraph.models.WeaklySupervisedTAL` machinery) uses the suppressed
+    branch: softmax video scores, per-video min-max normalised CAS, and
+    (THUMOS14) extra candidates from the min-max normalised feature magnitude
+    of the first suppressed layer, all merged by one NMS
+    (:func:`backtal_detection_config`). Videos without any label are skipped
+    in the video-level losses (counted, with a warning).
 
     Args:
         in_channels (int, optional): Feature size :math:`D`. (default: :obj:`2048`)
@@ -119,7 +116,7 @@ class BackTAL(nn.Module):
         embedding_weight (float, optional): :math:`\eta`. (default: :obj:`0.8`)
         sim_min (float, optional): Same-set similarity floor. (default: :obj:`0.5`)
         diff_max (float, optional): Cross-set similarity ceiling. (default: :obj:`0.1`)
-        detection (CASDetectionConfig, optional): Inference settings.
+        detection_config (CASDetectionConfig, optional): Inference settings.
             (default: :func:`backtal_detection_config`)
         magnitude_thresholds (tuple[float, ...], optional): Feature-magnitude
             thresholds (empty to disable). (default: :obj:`0.3:0.075:0.8`)
@@ -142,10 +139,11 @@ class BackTAL(nn.Module):
         embedding_weight: float = 0.8,
         sim_min: float = 0.5,
         diff_max: float = 0.1,
-        detection: CASDetectionConfig | None = None,
+        detection_config: CASDetectionConfig | None = None,
         magnitude_thresholds: tuple[float, ...] = threshold_range(0.3, 0.8, 0.075),
     ) -> None:
-        super().__init__()
+        super().__init__(detection_config if detection_config is not None
+                         else backtal_detection_config())
         self.in_channels = in_channels
         self.num_classes = num_classes
         self.hidden_channels = hidden_channels
@@ -157,7 +155,6 @@ class BackTAL(nn.Module):
         self.embedding_weight = embedding_weight
         self.sim_min = sim_min
         self.diff_max = diff_max
-        self.detection = detection if detection is not None else backtal_detection_config()
         self.magnitude_thresholds = tuple(magnitude_thresholds)
         offsets = (*self.temporal_offsets, 0)
         self.filter = nn.Sequential(nn.Linear(in_channels, filter_channels), nn.LeakyReLU(),
@@ -180,7 +177,7 @@ class BackTAL(nn.Module):
         h2 = F.leaky_relu(self.conv2(h1, e, sb.edge_index, sb.edge_type))
         return h1, self.classifier(self.dropout(h2))
 
-    def forward(self, data) -> BackTALOutput:
+    def forward(self, data: Any) -> BackTALOutput:
         sb = snippet_batch(data, self.temporal_offsets)
         return self._forward(sb)
 
@@ -198,13 +195,20 @@ class BackTAL(nn.Module):
         return BackTALOutput(cas_base, cas_supp, video_base, video_supp, e, fg, h1_supp)
 
     # ----------------------------------------------------------------- training
-    def compute_loss(self, data) -> tuple[Tensor, dict[str, float]]:
+    def compute_loss(self, data: Any) -> tuple[Tensor, dict[str, float]]:
+        self.check_batch(data)
+        keep = self.labeled(data)
         sb = snippet_batch(data, self.temporal_offsets)
         out = self._forward(sb)
         y = labels_of(data, sb.num_graphs, self.num_classes).to(out.cas_base.dtype)
+        y = y * keep.unsqueeze(-1).to(y.dtype)  # unlabeled videos: no class terms
         ones = y.new_ones(y.size(0), 1)
-        loss_base = normalized_ce_loss(out.video_base, torch.cat([y, ones], 1))
-        loss_supp = normalized_ce_loss(out.video_supp, torch.cat([y, 0 * ones], 1))
+        if bool(keep.any()):
+            loss_base = normalized_ce_loss(out.video_base[keep], torch.cat([y, ones], 1)[keep])
+            loss_supp = normalized_ce_loss(out.video_supp[keep],
+                                           torch.cat([y, 0 * ones], 1)[keep])
+        else:
+            loss_base = loss_supp = out.cas_base.sum() * 0.0
         loss_norm = foreground_sparsity_loss(out.fg_weight, sb.batch, sb.num_graphs)
         loss = loss_base + loss_supp + self.sparsity_weight * loss_norm
         logs = {"loss_base": _f(loss_base), "loss_supp": _f(loss_supp),
@@ -226,52 +230,73 @@ class BackTAL(nn.Module):
                         loss_emb=_f(loss_emb))
         return loss, logs
 
-    def training_step(self, batch) -> tuple[Tensor, dict[str, float]]:
+    def training_step(self, batch: Any) -> tuple[Tensor, dict[str, float]]:
         return self.compute_loss(batch)
 
     @torch.no_grad()
-    def validation_step(self, batch) -> dict[str, float]:
+    def validation_step(self, batch: Any) -> dict[str, float]:
         loss, logs = self.compute_loss(batch)
         return {"loss": _f(loss), **logs}
 
     # ---------------------------------------------------------------- inference
-    @torch.no_grad()
-    def predict(self, batch) -> list[Prediction]:
-        r"""Detections :obj:`(video_id, class_index, score, start_s, end_s)` of a
-        snippet graph or batch (needs :obj:`pos`, snippet centre times in
-        seconds; uses :obj:`duration` when present)."""
-        was_training = self.training
-        self.eval()
-        try:
-            sb = snippet_batch(batch, self.temporal_offsets)
-            out = self._forward(sb)
-        finally:
-            self.train(was_training)
+    def _suppressed(self, batch: Any) -> tuple[Tensor, Tensor, Tensor, SnippetBatch]:
+        sb = snippet_batch(batch, self.temporal_offsets)
+        out = self._forward(sb)
         c = self.num_classes
         video = F.softmax(out.video_supp, dim=-1)[:, :c]
         cas = minmax_normalize(out.cas_supp[:, :c], sb.batch, sb.num_graphs)
-        pos = getattr(batch, "pos", None)
-        if pos is None:
-            raise ValueError("BackTAL.predict needs 'pos' (snippet centre times, s) on the graphs")
+        mag = minmax_normalize(out.feat_supp.norm(dim=-1, keepdim=True), sb.batch,
+                               sb.num_graphs).clamp(0.0, 1.0)
+        return cas, video, mag, sb
+
+    def localization_outputs(self, batch: Any) -> tuple[Tensor, Tensor, Tensor | None]:
+        r"""Min-max normalised suppressed CAS :obj:`[N, C]` and softmax video
+        scores :obj:`[B, C]` of the suppressed branch."""
+        cas, video, _, _ = self._suppressed(batch)
+        return cas, video, None
+
+    @torch.no_grad()
+    def predict(self, batch: Any) -> CASDetections:
+        r"""Detections of a snippet graph or batch (times in seconds; needs
+        :obj:`pos`, uses :obj:`duration` when present): candidates from the CAS
+        thresholds and from the feature-magnitude thresholds, merged by one NMS
+        per (video, class)."""
+        if not self.magnitude_thresholds:
+            return super().predict(batch)
+        was_training = self.training
+        self.eval()
+        try:
+            self.check_batch(batch)
+            cas, video, mag, sb = self._suppressed(batch)
+        finally:
+            self.train(was_training)
+        check_finite_cas(cas, sb.batch, sb.video_ids)
         duration = getattr(batch, "duration", None)
         if duration is not None:
-            duration = torch.as_tensor(duration, dtype=torch.float64).view(-1)
-        no_nms = replace(self.detection, iou_threshold=1.0, nms_method="hard")
-        parts = [cas_to_detections(cas, video, sb.batch, pos, no_nms, duration=duration)]
-        if self.magnitude_thresholds:
-            mag = out.feat_supp.norm(dim=-1, keepdim=True)
-            mag = minmax_normalize(mag, sb.batch, sb.num_graphs).clamp(0.0, 1.0)
-            cfg = replace(no_nms, thresholds=self.magnitude_thresholds)
-            parts.append(cas_to_detections(cas, video, sb.batch, pos, cfg, act=mag,
-                                           duration=duration))
+            duration = torch.as_tensor(duration, device=cas.device).reshape(-1)
+        cfg = self.detection_config
+        no_nms = replace(cfg, iou_threshold=1.0, nms_method="hard", max_per_video=None)
+        parts = [
+            cas_to_detections(cas, video, sb.batch, batch.pos, no_nms, duration=duration),
+            cas_to_detections(cas, video, sb.batch, batch.pos,
+                              replace(no_nms, thresholds=self.magnitude_thresholds),
+                              act=mag, duration=duration),
+        ]
         graph = torch.cat([p.batch for p in parts])
         cls = torch.cat([p.labels for p in parts])
-        score = torch.cat([p.scores for p in parts])
         seg = torch.cat([p.segments for p in parts])
-        keep, score = grouped_nms(seg, score, graph * c + cls, self.detection.iou_threshold,
-                                  self.detection.nms_method, self.detection.sigma,
-                                  self.detection.soft_score_threshold)
-        return to_predictions(sb.video_ids, graph[keep], cls[keep], score, seg[keep])
+        keep, score = grouped_nms(seg, torch.cat([p.scores for p in parts]),
+                                  graph * self.num_classes + cls, cfg.iou_threshold,
+                                  cfg.nms_method, cfg.sigma, cfg.soft_score_threshold)
+        graph, cls, seg = graph[keep], cls[keep], seg[keep]
+        order = torch.sort(score, descending=True, stable=True).indices
+        order = order[torch.sort(graph[order], stable=True).indices]
+        graph, cls, seg, score = graph[order], cls[order], seg[order], score[order]
+        if cfg.max_per_video is not None:
+            first = torch.searchsorted(graph, graph, right=False)
+            ok = torch.arange(graph.numel(), device=graph.device) - first < cfg.max_per_video
+            graph, cls, seg, score = graph[ok], cls[ok], seg[ok], score[ok]
+        return CASDetections(graph, cls, score, seg)
 
     def __repr__(self) -> str:
         return (f"{self.__class__.__name__}({self.in_channels}, num_classes={self.num_classes}, "

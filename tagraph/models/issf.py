@@ -4,27 +4,22 @@ snippet features."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from tagraph.models._snippet_batch import (
-    Prediction,
-    SnippetBatch,
-    labels_of,
-    snippet_batch,
-    to_predictions,
-)
+from tagraph.models._snippet_batch import SnippetBatch, labels_of, snippet_batch
 from tagraph.models._snippet_batch import scalar as _f
+from tagraph.models.wtal import WeaklySupervisedTAL
 from tagraph.nn.cosine_classifier import CosineClassifier, CosineClassifierOutput
 from tagraph.nn.discrimination_memory import DiscriminationMemory
 from tagraph.nn.information_interaction import InformationInteraction
 from tagraph.nn.issf_losses import attention_contrast_loss, soft_label_ce_loss
 from tagraph.nn.mil import normalized_ce_loss
 from tagraph.nn.saliency import SalientSnippets
-from tagraph.ops.cas import CASDetectionConfig, cas_to_detections, threshold_range
+from tagraph.ops.cas import CASDetectionConfig, CASDetections, threshold_range
 
 __all__ = ["ISSF", "ISSFOutput", "issf_detection_config"]
 
@@ -61,7 +56,7 @@ def issf_detection_config() -> CASDetectionConfig:
                               gamma=0.0, nms_method="hard", iou_threshold=0.45, min_length=2)
 
 
-class ISSF(nn.Module):
+class ISSF(WeaklySupervisedTAL):
     r"""ISSF from the `"Weakly-Supervised Temporal Action Localization by
     Inferring Salient Snippet-Feature" <https://doi.org/10.1609/aaai.v38i7.28516>`_
     paper (Yun, Qi, Wang, Ma, AAAI 2024), on snippet graphs.
@@ -123,7 +118,7 @@ class ISSF(nn.Module):
         temperature (float, optional): (default: :obj:`0.2`)
         pseudo_mix (float, optional): Weight of the refined logits in the pseudo
             labels. (default: :obj:`0.8`)
-        detection (CASDetectionConfig, optional): (default:
+        detection_config (CASDetectionConfig, optional): (default:
             :func:`issf_detection_config`)
     """
 
@@ -150,9 +145,10 @@ class ISSF(nn.Module):
         memory_weight: float = 0.5,
         temperature: float = 0.2,
         pseudo_mix: float = 0.8,
-        detection: CASDetectionConfig | None = None,
+        detection_config: CASDetectionConfig | None = None,
     ) -> None:
-        super().__init__()
+        super().__init__(detection_config if detection_config is not None
+                         else issf_detection_config())
         self.in_channels = in_channels
         self.num_classes = num_classes
         self.hidden_channels = hidden_channels
@@ -166,7 +162,7 @@ class ISSF(nn.Module):
         self.memory_weight = memory_weight
         self.temperature = temperature
         self.pseudo_mix = pseudo_mix
-        self.detection = detection if detection is not None else issf_detection_config()
+        self.branch = "both"
         self.embed = nn.Sequential(nn.Linear(in_channels, hidden_channels), nn.ReLU(),
                                    nn.Dropout(dropout))
         self.head = CosineClassifier(hidden_channels, num_classes, scale)
@@ -196,7 +192,7 @@ class ISSF(nn.Module):
         return _EpochCounter(loader, self)
 
     # ------------------------------------------------------------------ forward
-    def forward(self, data) -> ISSFOutput:
+    def forward(self, data: Any) -> ISSFOutput:
         return self._forward(snippet_batch(data, self.temporal_offsets))
 
     def _forward(self, sb: SnippetBatch, refine: bool | None = None) -> ISSFOutput:
@@ -210,26 +206,34 @@ class ISSF(nn.Module):
         return ISSFOutput(x, salient, base, feats, self.head(feats, sb.batch, sb.num_graphs))
 
     # ----------------------------------------------------------------- training
-    def compute_loss(self, data, update_memory: bool = True) -> tuple[Tensor, dict[str, float]]:
+    def compute_loss(self, data: Any, update_memory: bool = True
+                     ) -> tuple[Tensor, dict[str, float]]:
+        self.check_batch(data)
+        keep = self.labeled(data)
         sb = snippet_batch(data, self.temporal_offsets)
         out = self._forward(sb)
         y = labels_of(data, sb.num_graphs, self.num_classes).to(out.features.dtype)
+        if not bool(keep.any()):
+            return out.features.sum() * 0.0, {}
+        # Unlabeled videos take no part in the video losses nor the memory.
+        y = y * keep.unsqueeze(-1).to(y.dtype)
         zeros = y.new_zeros(y.size(0), 1)
         y_fg, y_bg = torch.cat([y, zeros], 1), torch.cat([y, zeros + 1], 1)
         base = out.base
-        fore = normalized_ce_loss(base.video_ca_logits, y_fg)
-        back = normalized_ce_loss(base.video_cw_logits, y_bg)
+        fore = normalized_ce_loss(base.video_ca_logits[keep], y_fg[keep])
+        back = normalized_ce_loss(base.video_cw_logits[keep], y_bg[keep])
         att = attention_contrast_loss(base.attention, sb.batch, num_graphs=sb.num_graphs)
         logs: dict[str, float] = {}
         spl = fore.new_zeros(())
         if out.refined is not None and out.refined_features is not None:
-            fore = fore + normalized_ce_loss(out.refined.video_ca_logits, y_fg)
-            back = back + normalized_ce_loss(out.refined.video_cw_logits, y_bg)
+            fore = fore + normalized_ce_loss(out.refined.video_ca_logits[keep], y_fg[keep])
+            back = back + normalized_ce_loss(out.refined.video_cw_logits[keep], y_bg[keep])
             pseudo = out.refined.frame_logits
             w_soft = 1.0
             epoch = int(self.epoch)
             if epoch >= self.memory_start_epoch:
                 mem_feat, has = self.memory.read(out.refined_features, sb.batch, y, sb.num_graphs)
+                has = has & keep
                 if bool(has.any()):
                     mem = self.head(mem_feat, sb.batch, sb.num_graphs)
                     fore = fore + self.memory_weight * normalized_ce_loss(
@@ -254,17 +258,17 @@ class ISSF(nn.Module):
                     loss_soft=_f(spl))
         return loss, logs
 
-    def training_step(self, batch) -> tuple[Tensor, dict[str, float]]:
+    def training_step(self, batch: Any) -> tuple[Tensor, dict[str, float]]:
         return self.compute_loss(batch)
 
     @torch.no_grad()
-    def validation_step(self, batch) -> dict[str, float]:
+    def validation_step(self, batch: Any) -> dict[str, float]:
         loss, logs = self.compute_loss(batch, update_memory=False)
         return {"loss": _f(loss), **logs}
 
     # ---------------------------------------------------------------- inference
     @torch.no_grad()
-    def scores(self, batch, branch: str = "both") -> tuple[Tensor, Tensor, SnippetBatch]:
+    def scores(self, batch: Any, branch: str = "both") -> tuple[Tensor, Tensor, SnippetBatch]:
         r"""Video probabilities :obj:`[B, C]` and attention-weighted frame
         probabilities :obj:`[N, C]` of :obj:`branch` (:obj:`"both"` = 0.6 base +
         0.4 refined, :obj:`"base"`, :obj:`"refined"`)."""
@@ -295,19 +299,21 @@ class ISSF(nn.Module):
         frm = frm * out.base.attention.unsqueeze(-1)
         return vid[:, :c], frm[:, :c], sb
 
+    def localization_outputs(self, batch: Any) -> tuple[Tensor, Tensor, Tensor | None]:
+        r"""Attention-weighted frame probabilities and video probabilities of
+        :attr:`branch` (see :meth:`scores`)."""
+        vid, frm, _ = self.scores(batch, self.branch)
+        return frm, vid, None
+
     @torch.no_grad()
-    def predict(self, batch, branch: str = "both") -> list[Prediction]:
-        r"""Detections :obj:`(video_id, class_index, score, start_s, end_s)`
-        (needs :obj:`pos`; uses :obj:`duration` when present)."""
-        vid, frm, sb = self.scores(batch, branch)
-        pos = getattr(batch, "pos", None)
-        if pos is None:
-            raise ValueError("ISSF.predict needs 'pos' (snippet centre times, s) on the graphs")
-        duration = getattr(batch, "duration", None)
-        if duration is not None:
-            duration = torch.as_tensor(duration, dtype=torch.float64).view(-1)
-        det = cas_to_detections(frm, vid, sb.batch, pos, self.detection, duration=duration)
-        return to_predictions(sb.video_ids, det.batch, det.labels, det.scores, det.segments)
+    def predict(self, batch: Any, branch: str = "both") -> CASDetections:
+        r"""Detections (times in seconds; needs :obj:`pos`, uses :obj:`duration`)
+        from :obj:`branch` (:obj:`"both"`, :obj:`"base"` or :obj:`"refined"`)."""
+        previous, self.branch = self.branch, branch
+        try:
+            return super().predict(batch)
+        finally:
+            self.branch = previous
 
     def __repr__(self) -> str:
         return (f"{self.__class__.__name__}({self.in_channels}, num_classes={self.num_classes}, "

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from tagraph.engine import Trainer
-from tagraph.models import BackTAL
+from tagraph.models import BackTAL, detection_records
 
 from ._graphs import batch_of, snippet_graph
 
@@ -62,10 +62,26 @@ def test_backtal_predict_and_trainer():
     trainer = Trainer(m, torch.optim.Adam(m.parameters(), lr=1e-3), progress=False)
     hist = trainer.fit([batch_of(*gs[:2]), batch_of(gs[2])], epochs=2)
     assert len(hist) == 2 and all(torch.isfinite(torch.tensor(h["loss"])) for h in hist)
-    preds = m.predict(batch_of(*gs))
+    b = batch_of(*gs)
+    det = m.predict(b)
+    preds = detection_records(det, b)
     assert preds, "the suppressed branch should keep at least one class"
+    assert torch.all(det.batch[1:] >= det.batch[:-1])  # ordered by video
+    # Without the magnitude thresholds, predict is the shared WTAL predict of the CAS.
+    m.magnitude_thresholds = ()
+    only_cas = m.predict(b)
+    assert only_cas.scores.numel() <= det.scores.numel()
     for vid, cls, _score, start, end in preds:
         g = {g.video_id: g for g in gs}[vid]
         assert 0 <= cls < C and 0.0 <= start < end <= float(g.duration) + 1e-6
     assert m.training  # predict restores the mode
     assert repr(m) == "BackTAL(12, num_classes=3, hidden_channels=16, use_clicks=True)"
+
+
+def test_backtal_unlabeled_video_is_skipped_with_warning():
+    gs = graphs()
+    gs[2].y = torch.zeros(1, C)
+    m = model()
+    with pytest.warns(UserWarning, match="without any label"):
+        loss, _ = m.training_step(batch_of(*gs))
+    assert torch.isfinite(loss) and m.num_skipped_unlabeled == 1

@@ -1,7 +1,7 @@
 import torch
 
 from tagraph.engine import Trainer
-from tagraph.models import ISSF
+from tagraph.models import ISSF, detection_records
 
 from ._graphs import batch_of, snippet_graph
 
@@ -52,8 +52,10 @@ def test_issf_trainer_epochs_and_predict():
                                          weight_decay=5e-4), progress=False)
     hist = trainer.fit(m.track_epochs(loader), epochs=3)
     assert int(m.epoch) == 3 and hist[-1]["w_soft"] == 0.5
+    assert m.branch == "both"
     for branch in ("both", "base", "refined"):
-        for vid, cls, _, start, end in m.predict(batch_of(*gs), branch=branch):
+        b = batch_of(*gs)
+        for vid, cls, _, start, end in detection_records(m.predict(b, branch=branch), b):
             assert vid in {"v0", "v1", "v2"} and 0 <= cls < C and start < end
 
 

@@ -85,3 +85,16 @@ def test_backtal_unlabeled_video_is_skipped_with_warning():
     with pytest.warns(UserWarning, match="without any label"):
         loss, _ = m.training_step(batch_of(*gs))
     assert torch.isfinite(loss) and m.num_skipped_unlabeled == 1
+
+
+def test_backtal_single_graph_and_follow_batch_clicks():
+    from torch_geometric.loader import DataLoader
+
+    gs = graphs()
+    m = model().eval()  # no dropout: the three paths must agree
+    single, _ = m.training_step(gs[1])
+    batched, _ = m.training_step(batch_of(gs[1]))
+    follow = next(iter(DataLoader([gs[1]], batch_size=1, follow_batch=["clicks"])))
+    followed, _ = m.training_step(follow)
+    torch.testing.assert_close(single, batched)
+    torch.testing.assert_close(single, followed)

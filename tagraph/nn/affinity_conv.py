@@ -92,6 +92,9 @@ class AffinityConv(TemporalConv):
             raise ValueError(f"AffinityConv: 'x' and 'e' must have the same number of nodes "
                              f"(got {x.size(0)} and {e.size(0)})")
         e = e / e.norm(dim=-1, keepdim=True).clamp_min(self.eps)
+        keep = edge_type < len(self.offsets)  # temporal edges only (e.g. no kNN edges)
+        if not bool(keep.all()):
+            edge_index, edge_type = edge_index[:, keep], edge_type[keep]
         src, dst = edge_index[0], edge_index[1]
         affinity = (e.index_select(0, src) * e.index_select(0, dst)).sum(dim=-1)
         return super().forward(x, edge_index, edge_type, edge_weight=affinity)

@@ -155,3 +155,22 @@ def test_affinity_conv_repr_reset_and_grad():
     assert x.grad is not None and e.grad is not None and conv.weight.grad is not None
     with pytest.raises(ValueError, match="same number of nodes"):
         conv(x, e[:3], edge_index, edge_type)
+
+
+def test_affinity_conv_on_snippet_graph_with_knn_edges():
+    from tagraph.data import snippet_graph
+
+    torch.manual_seed(4)
+    x = torch.randn(12, 6)
+    pos = torch.arange(12) * 0.5 + 0.25
+    g_knn = snippet_graph(x, pos, knn=3)
+    g_tmp = snippet_graph(x, pos)
+    assert int(g_knn.edge_type.max()) == 2
+    conv = AffinityConv(6, 4)
+    e = torch.randn(12, 3)
+    torch.testing.assert_close(conv(x, e, g_knn.edge_index, g_knn.edge_type),
+                               conv(x, e, g_tmp.edge_index, g_tmp.edge_type))
+    with torch.no_grad():
+        ref = loop_reference(conv, x, e)
+    torch.testing.assert_close(conv(x, e, g_tmp.edge_index, g_tmp.edge_type), ref,
+                               rtol=1e-4, atol=1e-5)

@@ -1,4 +1,7 @@
-"""The ``tagraph`` command line: ``tagraph <command> ...``."""
+"""The ``tagraph`` command line: ``tagraph <command> ...`` (also ``python -m tagraph``).
+
+Sub-commands live in :mod:`tagraph.commands`, one module each with an ``add_parser``.
+"""
 
 from __future__ import annotations
 
@@ -10,12 +13,16 @@ from tagraph import __version__
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from tagraph.commands import COMMANDS
+
     parser = argparse.ArgumentParser(
         prog="tagraph",
         description="Graph-based temporal action localization on PyTorch Geometric.",
     )
     parser.add_argument("--version", action="version", version=f"tagraph {__version__}")
-    parser.add_subparsers(dest="command", metavar="COMMAND")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for module in COMMANDS:
+        module.add_parser(subparsers)
     return parser
 
 

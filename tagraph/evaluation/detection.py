@@ -94,7 +94,7 @@ class DetectionResult:
         for r in rows:
             lines.append("  ".join(
                 v.ljust(w) if i == 0 else v.rjust(w) for i, (v, w) in enumerate(zip(r, widths))
-            ))
+            ).rstrip())
         return "\n".join(lines)
 
     def __str__(self) -> str:
@@ -296,7 +296,8 @@ def detection_map(
         _codes(det.video_id, vid_names), p_cls, det.score, det.segment, thr,
     )
     mAP = ap.mean(axis=1)
-    return DetectionResult(labels, thr, ap, mAP, float(mAP.mean()), num_gt, len(det))
+    return DetectionResult(labels, thr, ap, mAP, float(mAP.mean()), num_gt.astype(np.int64),
+                           len(det))
 
 
 def _official_tiou(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
@@ -351,38 +352,38 @@ def _average_precision(
 
     tp = _match(gt_vid, gt_cls, gt_seg, num_videos, p_vid, p_cls, seg, ranked, rank, thr)
 
-    # 6) AP per class with the official float operations, all classes at once. Layout per
-    # class: its ranked predictions plus one extra column (the official trailing recall 1 /
-    # precision 0). Sums run per (threshold, class) over the same terms, in the same order, as
-    # the official ``np.sum`` so the results are bit-identical.
+    # 6) AP per class with the official float operations. Recall only changes at true
+    # positives, so the official sum  sum_k (R_k - R_{k-1}) * max_{k' >= k} P_k'  has a
+    # non-zero term at each TP (and a trailing (1 - R_last) * 0 term when R_last != 1); the
+    # interpolated precision at a TP is the max of the precisions at the TPs from there on.
+    # Sums run per (threshold, class) over the same terms, in the same order, as the official
+    # ``np.sum``, so the results are bit-identical.
     counts = np.diff(bounds)
-    col_cls = np.repeat(np.arange(C), counts)
-    tp_r = tp[:, ranked].astype(np.float64)
-    cum = np.cumsum(tp_r, axis=1)
-    base = np.concatenate((np.zeros((T, 1)), cum), axis=1)[:, bounds[:-1]]  # [T, C]
-    tp_cum = cum - base[:, col_cls]
-    local = np.arange(P) - bounds[:-1][col_cls]
-    rec = tp_cum / num_gt[col_cls]
-    prec = tp_cum / (tp_cum + ((local + 1) - tp_cum))
-    ext = np.arange(P) + col_cls  # column of each prediction in the extended layout
-    last = bounds[1:] + np.arange(C)  # the extra column of each class
-    first = bounds[:-1] + np.arange(C)  # first column of each class segment
-    m_rec = np.ones((T, P + C))
-    m_rec[:, ext] = rec
-    m_prev = np.empty_like(m_rec)
-    m_prev[:, 1:] = m_rec[:, :-1]
-    m_prev[:, first] = 0.0
-    m_prec = np.zeros((T, P + C))
-    m_prec[:, ext] = prec
-    for c in range(C):
-        if counts[c]:
-            seg_c = m_prec[:, first[c]:last[c] + 1]
-            seg_c[:] = np.maximum.accumulate(seg_c[:, ::-1], axis=1)[:, ::-1]
-    change = m_rec != m_prev
-    terms = ((m_rec - m_prev) * m_prec)[change]
-    n_terms = np.add.reduceat(change, first, axis=1).reshape(-1)
-    pieces = np.split(terms, np.cumsum(n_terms)[:-1])
-    ap = np.array([piece.sum() for piece in pieces]).reshape(T, C)
+    t_i, col = np.nonzero(tp[:, ranked])  # row-major: threshold, class, rank
+    cls = np.searchsorted(bounds, col, side="right") - 1
+    seg_id = t_i * C + cls
+    heads = np.flatnonzero(np.diff(seg_id, prepend=-1))
+    n_tp = np.diff(heads, append=len(seg_id))
+    tp_cum = (np.arange(len(seg_id)) - np.repeat(heads, n_tp) + 1).astype(np.float64)
+    npos = num_gt[cls]
+    prec = tp_cum / (col - bounds[cls] + 1).astype(np.float64)
+    # exact segmented suffix max: integer ranks of the precisions plus a segment offset
+    uniq, prec_rank = np.unique(prec, return_inverse=True)
+    key = (len(seg_id) - 1 - np.repeat(np.arange(len(heads)), n_tp)) * len(uniq) + prec_rank
+    key = np.maximum.accumulate(key[::-1])[::-1]
+    mprec = uniq[key % max(len(uniq), 1)] if len(uniq) else prec
+    terms = (tp_cum / npos - (tp_cum - 1.0) / npos) * mprec
+    ap = np.zeros((T, C))
+    total = np.zeros(T * C, dtype=np.int64)
+    total[seg_id[heads]] = n_tp
+    has_pred = np.tile(counts > 0, T)
+    trailing = has_pred & (total != np.tile(num_gt, T))  # R_last != 1: one more 0.0 term
+    start_of = np.zeros(T * C, dtype=np.int64)
+    start_of[seg_id[heads]] = heads
+    flat = ap.reshape(-1)
+    for s in np.nonzero(has_pred)[0]:
+        piece = terms[start_of[s]:start_of[s] + total[s]]
+        flat[s] = np.sum(np.append(piece, 0.0) if trailing[s] else piece)
     return ap, num_gt
 
 
@@ -452,7 +453,9 @@ def _match(
     # equal keys; for those predictions the full row is sorted with the official call (rows of
     # one length in one call: numpy sorts each row with the same routine as a 1-D array).
     prio = np.where(np.isnan(e_tiou), -np.inf, -e_tiou)
-    o = np.lexsort((prio, e_pred))
+    n_opt = np.bincount(e_pred, minlength=P)
+    (multi,) = np.nonzero(n_opt[e_pred] > 1)  # only these can have ties
+    o = multi[np.lexsort((prio[multi], e_pred[multi]))]
     same_pred = e_pred[o][1:] == e_pred[o][:-1]
     same_val = prio[o][1:] == prio[o][:-1]
     tied = np.unique(e_pred[o][1:][same_pred & same_val])
@@ -482,7 +485,6 @@ def _match(
     # 5a) GTs whose candidates have no other eligible GT: the best-ranked candidate with
     # tIoU >= threshold takes it, independently of everything else. Rank r is the position in
     # ``ranked``, so the winner of a GT is the minimum rank over its eligible pairs.
-    n_opt = np.bincount(e_pred, minlength=P)
     cpx_gt = np.zeros(G, dtype=bool)
     cpx_gt[e_gt[n_opt[e_pred] > 1]] = True
     cpx = cpx_gt[e_gt]

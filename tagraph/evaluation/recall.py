@@ -130,11 +130,14 @@ def average_recall(
         starts = np.cumsum(mm) - mm
         pair_gt = np.repeat(with_props, mm)
         offs = np.arange(int(mm.sum())) - np.repeat(starts, mm)
-        pair_k = np.repeat(vstart[gt_vid[with_props]], mm) + offs
+        pair_k = np.repeat(vstart[gt_vid[with_props]], mm) + offs  # GT-major, by rank
         tiou = _official_tiou(seg[order[pair_k]], gt_seg[pair_gt])
-        pair_rank = rank[pair_k]
-        big = np.iinfo(np.int64).max
-        val = np.where(tiou[None, :] >= thr[:, None], pair_rank[None, :], big)
-        best[:, with_props] = np.minimum.reduceat(val, starts, axis=1)
+        (hit,) = np.nonzero(tiou >= thr.min())  # NaN (0/0) never reaches a threshold
+        pair_gt, tiou, pair_rank = pair_gt[hit], tiou[hit], rank[pair_k[hit]]
+        if len(hit):
+            heads = np.flatnonzero(np.diff(pair_gt, prepend=-1))
+            big = np.iinfo(np.int64).max
+            val = np.where(tiou[None, :] >= thr[:, None], pair_rank[None, :], big)
+            best[:, pair_gt[heads]] = np.minimum.reduceat(val, heads, axis=1)
     recall = (best[:, :, None] < an[None, None, :]).sum(axis=1) / G
     return RecallResult(an, thr, recall, recall.mean(axis=0), G)

@@ -37,6 +37,7 @@ Every error message names the file (or ``<dict>``), the video and the field at f
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import os
@@ -230,7 +231,7 @@ def load_annotations(
         src = _read_json(src)
     if not isinstance(src, Mapping):
         raise ValueError(f"{name}: expected a JSON object, got {type(src).__name__}")
-    if src and all(isinstance(v, VideoAnnotation) for v in src.values()):
+    if "database" not in src and all(isinstance(v, VideoAnnotation) for v in src.values()):
         videos = dict(src)
     else:
         if "database" not in src:
@@ -461,23 +462,22 @@ def load_results(
         if not isinstance(results, Mapping):
             raise ValueError(f"{name}: 'results' must be an object, got {type(results).__name__}")
         vids_l, counts = [], []
-        labels, scores, segs = [], [], []
+        labels: list[Any] = []
+        scores: list[Any] = []
+        segs: list[Any] = []
         for vid, entries in results.items():
-            w = f"{name}: video '{vid}'"
             if not isinstance(entries, list):
-                raise ValueError(f"{w}: expected a list of results, got {type(entries).__name__}")
-            for i, r in enumerate(entries):
-                try:
-                    labels.append(r["label"])
-                    scores.append(r["score"])
-                    segs.append(r["segment"])
-                except (KeyError, TypeError):
-                    if not isinstance(r, Mapping):
-                        raise ValueError(
-                            f"{w} results[{i}]: expected an object, got {type(r).__name__}"
-                        ) from None
-                    key = next(k for k in ("label", "score", "segment") if k not in r)
-                    raise ValueError(f"{w} results[{i}]: missing field '{key}'") from None
+                raise ValueError(
+                    f"{name}: video '{vid}': expected a list of results, got "
+                    f"{type(entries).__name__}"
+                )
+            try:  # fast path; on failure find the culprit
+                labels.extend([r["label"] for r in entries])
+                scores.extend([r["score"] for r in entries])
+                segs.extend([r["segment"] for r in entries])
+            except (KeyError, TypeError, IndexError):
+                _locate_entry_error(name, vid, entries)
+                raise  # pragma: no cover - _locate_entry_error raises
             vids_l.append(str(vid))
             counts.append(len(entries))
         offsets = np.concatenate([[0], np.cumsum(counts, dtype=np.int64)])
@@ -485,31 +485,45 @@ def load_results(
         def where(row: int, f: str) -> str:
             return _where(name, vids_l, offsets, row, f)
 
-        # Fast path: numpy conversion; on failure locate the first bad entry.
         n = len(labels)
-        for row, s in enumerate(scores):
-            if not _is_number(s):
-                raise ValueError(f"{where(row, 'score')}: expected a number, got {s!r}")
-        try:
-            seg = np.asarray(segs)
-            ok = seg.shape == (n, 2) and seg.dtype.kind in "fiu"
-        except (ValueError, TypeError):  # ragged
-            ok = False
-        if not ok:
+        score_arr = np.asarray(scores) if n else np.empty(0)
+        if score_arr.dtype.kind not in "fiu" or score_arr.ndim != 1:
+            for row, sc in enumerate(scores):
+                if not _is_number(sc):
+                    raise ValueError(f"{where(row, 'score')}: expected a number, got {sc!r}")
+        seg_ok = n == 0 or (
+            set(map(type, segs)) <= {list, tuple} and set(map(len, segs)) == {2}
+        )
+        if seg_ok and n:
+            flat = np.asarray(list(itertools.chain.from_iterable(segs)))
+            seg_ok = flat.dtype.kind in "fiu"
+        if not seg_ok:
             for row, sg in enumerate(segs):
                 _segment(sg, where(row, "")[:-1])
-        seg = seg.astype(np.float64) if n else np.empty((0, 2))
-        for row, lab in enumerate(labels):
-            if not isinstance(lab, str):
-                raise ValueError(f"{where(row, 'label')}: expected a string, got {lab!r}")
+        seg = flat.astype(np.float64).reshape(n, 2) if n else np.empty((0, 2))
+        label_arr = np.asarray(labels) if n else np.empty(0, "<U1")
+        if label_arr.dtype.kind != "U":
+            for row, lab in enumerate(labels):
+                if not isinstance(lab, str):
+                    raise ValueError(f"{where(row, 'label')}: expected a string, got {lab!r}")
         det = Detections(
             np.repeat(np.asarray(vids_l if vids_l else [], dtype=str), counts),
-            np.asarray(labels, dtype=str) if n else np.empty(0, "<U1"),
-            np.asarray(scores, dtype=np.float64),
+            label_arr,
+            score_arr.astype(np.float64),
             seg,
         )
     _validate(det, where, taxonomy)
     return det
+
+
+def _locate_entry_error(name: str, vid: Any, entries: list[Any]) -> None:
+    w = f"{name}: video '{vid}'"
+    for i, r in enumerate(entries):
+        if not isinstance(r, Mapping):
+            raise ValueError(f"{w} results[{i}]: expected an object, got {type(r).__name__}")
+        for key in ("label", "score", "segment"):
+            if key not in r:
+                raise ValueError(f"{w} results[{i}]: missing field '{key}'")
 
 
 def _validate(det: Detections, where: Any, taxonomy: Iterable[str] | None) -> None:

@@ -219,7 +219,7 @@ def laplacian_solve(
     solver: str = "auto",
     tol: float = 1e-6,
     max_iter: int = 1000,
-    dense_max_nodes: int = 1024,
+    dense_max_nodes: int = 256,
 ) -> Tensor:
     r"""Solves :math:`(\mathbf{I} + \mu \mathbf{L})\,\hat{\mathbf{s}} = \mathbf{s}`
     for all columns of :obj:`s`; see :class:`GraphLaplacianRegularization`."""
@@ -300,7 +300,7 @@ class GraphLaplacianRegularization(torch.nn.Module):
             :math:`\max_c \|\mathbf{r}_c\| / \|\mathbf{s}_c\|`. (default: :obj:`1e-6`)
         max_iter (int, optional): CG iteration cap. (default: :obj:`1000`)
         dense_max_nodes (int, optional): Largest video solved densely by
-            :obj:`"auto"`. (default: :obj:`1024`)
+            :obj:`"auto"`. (default: :obj:`256`)
 
     Shapes:
         - **input:**
@@ -317,7 +317,7 @@ class GraphLaplacianRegularization(torch.nn.Module):
         solver: str = "auto",
         tol: float = 1e-6,
         max_iter: int = 1000,
-        dense_max_nodes: int = 1024,
+        dense_max_nodes: int = 256,
     ) -> None:
         super().__init__()
         if solver not in ("auto", "dense", "cg"):

@@ -24,6 +24,10 @@ from tagraph.data.features import (
     resample_snippets,
     select_modality,
 )
+
+# --- graph builders (branch `graph`) ---
+from tagraph.data.networkx import graph_to_networkx
+from tagraph.data.proposal_graph import proposal_edges, proposal_graph, snippet_ranges
 from tagraph.data.proposal_io import (
     ProposalList,
     read_bsn_csv,
@@ -32,6 +36,8 @@ from tagraph.data.proposal_io import (
     write_bsn_csv,
     write_ssn_proposals,
 )
+from tagraph.data.proposals import actionness_grouping, sliding_window_proposals
+from tagraph.data.snippet_graph import knn_edges, snippet_graph, temporal_edges
 from tagraph.data.synthetic import SyntheticTAL, generate_synthetic_tal
 from tagraph.data.video import Video, num_snippets_for, snippet_times
 from tagraph.data.wtalc import WTALCThumos14, load_wtalc_annotations, load_wtalc_features
@@ -71,11 +77,6 @@ __all__ = [
 ]
 # --- end data helper ---
 
-# --- graph builders (branch `graph`) ---
-from tagraph.data.networkx import graph_to_networkx  # noqa: E402
-from tagraph.data.proposal_graph import proposal_edges, proposal_graph, snippet_ranges  # noqa: E402
-from tagraph.data.snippet_graph import knn_edges, snippet_graph, temporal_edges  # noqa: E402
-
 __all__ += [
     "proposal_graph",
     "proposal_edges",
@@ -83,5 +84,7 @@ __all__ += [
     "snippet_graph",
     "temporal_edges",
     "knn_edges",
+    "sliding_window_proposals",
+    "actionness_grouping",
     "graph_to_networkx",
 ]

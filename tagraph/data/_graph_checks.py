@@ -95,10 +95,16 @@ def expand_ranges(lo: Tensor, hi: Tensor) -> tuple[Tensor, Tensor]:
     and increasing in position, without a Python loop.
     """
     count = (hi - lo).clamp_min(0)
-    total = int(count.sum())
-    query = torch.repeat_interleave(torch.arange(lo.numel(), device=lo.device), count,
-                                    output_size=total)
-    start = torch.cumsum(count, 0) - count
+    end = torch.cumsum(count, 0)
+    total = int(end[-1]) if end.numel() else 0
+    if total < (1 << 16):
+        # small outputs: repeat_interleave's parallel kernel has a large fixed
+        # cost on a busy machine; a binary search is cheaper there
+        query = torch.searchsorted(end, torch.arange(total, device=lo.device), right=True)
+    else:
+        query = torch.repeat_interleave(torch.arange(lo.numel(), device=lo.device), count,
+                                        output_size=total)
+    start = end - count
     pos = torch.arange(total, device=lo.device) - start[query] + lo[query]
     return query, pos
 

@@ -22,6 +22,7 @@ __all__ = [
     "proposal_graph",
     "proposal_edges",
     "segment_center_distance",
+    "cosine_edge_weight",
     "snippet_ranges",
     "video_extent",
 ]
@@ -56,12 +57,34 @@ def segment_center_distance(a: Tensor, b: Tensor) -> Tensor:
     return (ca - cb).abs() / union
 
 
-def _pair_iou(a: Tensor, b: Tensor) -> Tensor:
-    # Same arithmetic, in the same order, as tagraph.ops.segment_iou, so the
-    # fast path and a dense reference agree bit for bit (lengths are > 0).
-    inter = (torch.minimum(a[:, 1], b[:, 1]) - torch.maximum(a[:, 0], b[:, 0])).clamp_min(0)
-    union = (a[:, 1] - a[:, 0]).clamp_min(0) + (b[:, 1] - b[:, 0]).clamp_min(0) - inter
-    return inter / union
+class _Gather:
+    r"""Per-proposal columns for evaluating exact keys on candidate pairs with
+    1-D :obj:`index_select` (much cheaper than row gathers of :obj:`[N, 2]`).
+
+    The arithmetic is that of :func:`tagraph.ops.segment_iou` and
+    :func:`segment_center_distance`, operation for operation, so keys agree
+    bit for bit with a dense reference.
+    """
+
+    def __init__(self, seg: Tensor) -> None:
+        self.s = seg[:, 0].contiguous()
+        self.e = seg[:, 1].contiguous()
+        self.len = (self.e - self.s).clamp_min(0)
+        s64, e64 = self.s.to(torch.float64), self.e.to(torch.float64)
+        self.s64, self.e64 = s64, e64
+        self.c64 = (s64 + e64) * 0.5
+
+    def iou(self, i: Tensor, j: Tensor) -> Tensor:
+        inter = (torch.minimum(self.e.index_select(0, i), self.e.index_select(0, j))
+                 - torch.maximum(self.s.index_select(0, i), self.s.index_select(0, j)))
+        inter = inter.clamp_min(0)
+        union = self.len.index_select(0, i) + self.len.index_select(0, j) - inter
+        return inter / union
+
+    def distance(self, i: Tensor, j: Tensor) -> Tensor:
+        union = (torch.maximum(self.e64.index_select(0, i), self.e64.index_select(0, j))
+                 - torch.minimum(self.s64.index_select(0, i), self.s64.index_select(0, j)))
+        return (self.c64.index_select(0, i) - self.c64.index_select(0, j)).abs() / union
 
 
 def video_extent(snippet_times: Tensor, duration: float | None = None) -> tuple[float, float]:
@@ -178,9 +201,13 @@ def _select(
     empty = torch.zeros(0, dtype=torch.long, device=device)
     if not lo or n == 0 or k <= 0:
         return empty, empty, torch.zeros(0, device=device)
-    lo_all = torch.stack(lo)  # [B, N]
-    hi_all = torch.stack(hi)
-    per_node = (hi_all - lo_all).clamp_min(0).sum(0)
+    nb = len(lo)
+    sizes = torch.tensor([0] + [ids.numel() for ids in sorted_ids[:-1]], device=device)
+    base = torch.cumsum(sizes, 0)
+    cat_ids = torch.cat(sorted_ids)
+    lo_all = torch.stack(lo, 1) + base  # [N, B], node-major
+    hi_all = torch.maximum(torch.stack(hi, 1) + base, lo_all)
+    per_node = (hi_all - lo_all).sum(1)
     cum = torch.cumsum(per_node, 0)
     total = int(cum[-1])
     out_i, out_j, out_key = [], [], []
@@ -193,13 +220,9 @@ def _select(
     if bounds[-1] != n:
         bounds.append(n)
     for a, b in zip(bounds[:-1], bounds[1:]):
-        ii, jj = [], []
-        for bk in range(lo_all.size(0)):
-            q, p = expand_ranges(lo_all[bk, a:b], hi_all[bk, a:b])
-            ii.append(q + a)
-            jj.append(sorted_ids[bk][p])
-        i = torch.cat(ii)
-        j = torch.cat(jj)
+        q, p = expand_ranges(lo_all[a:b].reshape(-1), hi_all[a:b].reshape(-1))
+        i = torch.div(q, nb, rounding_mode="floor") + a
+        j = cat_ids[p]
         key, valid = key_fn(i, j)
         i, j, key = i[valid], j[valid], key[valid]
         keep = topk_per_group(i, key, j, k, descending)
@@ -227,7 +250,7 @@ def _contextual(seg: Tensor, seg64: Tensor, bk: _Buckets, thr: float, k: int):
     lowered by 64 ulps of the segments' dtype (tIoU computed from exact
     inputs is off by a few ulps at most), so rounding only widens them.
     """
-    s = seg64[:, 0]
+    s = seg64[:, 0].contiguous()
     length = seg64[:, 1] - s
     thr_lo = max(0.0, thr - 64 * torch.finfo(seg.dtype).eps)
     r = (1 - thr_lo) / thr_lo if thr_lo > 0 else math.inf
@@ -245,8 +268,10 @@ def _contextual(seg: Tensor, seg64: Tensor, bk: _Buckets, thr: float, k: int):
         lo.append(l_b)
         hi.append(h_b)
 
+    cols = _Gather(seg)
+
     def key_fn(i: Tensor, j: Tensor):
-        iou = _pair_iou(seg[i], seg[j])
+        iou = cols.iou(i, j)
         return iou, (iou > thr) & (i != j)
 
     return _select(lo, hi, bk.by_start_ids, key_fn, k, True, seg.size(0))
@@ -284,7 +309,7 @@ def _surrounding(seg: Tensor, seg64: Tensor, bk: _Buckets, thr: float, k: int):
     rounding error, at most :math:`16 \epsilon \max|t| / L_i`, is added to
     :math:`B` so the window can only grow.
     """
-    s, e = seg64[:, 0], seg64[:, 1]
+    s, e = seg64[:, 0].contiguous(), seg64[:, 1].contiguous()
     length = e - s
     n = seg.size(0)
     nb = len(bk.starts)
@@ -332,8 +357,10 @@ def _surrounding(seg: Tensor, seg64: Tensor, bk: _Buckets, thr: float, k: int):
         hi.append(left_pos[b])
         ids.append(bk.by_end_ids[b])
 
+    cols = _Gather(seg)
+
     def key_fn(i: Tensor, j: Tensor):
-        d = segment_center_distance(seg[i], seg[j])
+        d = cols.distance(i, j)
         return d, d < thr
 
     return _select(lo, hi, ids, key_fn, k, False, n)
@@ -379,13 +406,26 @@ def proposal_edges(
     return torch.stack([src[order], dst[order]]), etype[order]
 
 
-def _cosine_edge_weight(x: Tensor, edge_index: Tensor, chunk: int = 8192) -> Tensor:
-    xn = torch.nn.functional.normalize(x, dim=1, eps=1e-12)
-    out = x.new_empty(edge_index.size(1))
-    for a in range(0, edge_index.size(1), chunk):
+def cosine_edge_weight(x: Tensor, edge_index: Tensor) -> Tensor:
+    r"""Edge weights :math:`\mathrm{relu}(\cos(x_j, x_i))` for every edge.
+
+    Computed in chunks of a few MB (gathered rows are the only temporaries),
+    as :math:`x_j \cdot x_i / (\max(\|x_j\|, \epsilon) \max(\|x_i\|,
+    \epsilon))`; zero vectors get weight 0.
+    """
+    e = edge_index.size(1)
+    out = x.new_empty(e)
+    if e == 0:
+        return out
+    inv = 1.0 / torch.linalg.vector_norm(x, dim=1).clamp_min(1e-12)
+    chunk = max(1, (1 << 19) // max(1, x.size(1)))
+    for a in range(0, e, chunk):
         src = edge_index[0, a:a + chunk]
         dst = edge_index[1, a:a + chunk]
-        out[a:a + chunk] = (xn[src] * xn[dst]).sum(1)
+        xs = x.index_select(0, src)
+        xd = x.index_select(0, dst)
+        torch.linalg.vecdot(xs, xd, out=out[a:a + chunk])
+    out.mul_(inv[edge_index[0]] * inv[edge_index[1]])
     return out.clamp_min_(0)
 
 
@@ -527,11 +567,13 @@ def proposal_graph(
     end_ctx = torch.stack([seg[:, 1],
                            torch.maximum((seg[:, 1] + ctx).clamp_max(hi), seg[:, 1])], 1)
     times = snippet_times.to(dtype=dtype, device=features.device)
-    a, b = snippet_ranges(times, torch.cat([start_ctx, seg, end_ctx]))
+    # query 3 i + p is part p of proposal i: the pooled rows land in x_ext's
+    # memory directly, with no [3N, D] temporary
+    a, b = snippet_ranges(times, torch.stack([start_ctx, seg, end_ctx], 1).view(-1, 2))
+    x_ext = features.new_empty(n, 3 * d)
     pool = range_max_pool if pooling == "max" else range_mean_pool
-    pooled = pool(features, a, b)  # [3N, D]
-    x_ext = pooled.view(3, n, d).transpose(0, 1).reshape(n, 3 * d)
-    x = pooled[n:2 * n].clone()
+    pool(features, a, b, out=x_ext.view(3 * n, d))
+    x = x_ext[:, d:2 * d].clone()
 
     # --- edges ---------------------------------------------------------------
     edge_index, edge_type = proposal_edges(
@@ -541,7 +583,7 @@ def proposal_graph(
         surrounding_distance=surrounding_distance,
         max_surrounding=max_surrounding,
     )
-    edge_weight = _cosine_edge_weight(x, edge_index)
+    edge_weight = cosine_edge_weight(x, edge_index)
 
     data = Data(x=x, x_ext=x_ext, segments=seg, edge_index=edge_index,
                 edge_weight=edge_weight, edge_type=edge_type)

@@ -1,6 +1,6 @@
 """tagraph.data: videos, features, proposals, clicks, graph builders and datasets."""
 
-# --- readers, datasets, synthetic data (data helper) ---
+# graph builders (branch `graph`); readers, datasets, synthetic data (branch `data`)
 from tagraph.data.clicks import (
     background_gaps,
     clicks_to_snippets,
@@ -24,8 +24,6 @@ from tagraph.data.features import (
     resample_snippets,
     select_modality,
 )
-
-# --- graph builders (branch `graph`) ---
 from tagraph.data.networkx import graph_to_networkx
 from tagraph.data.proposal_graph import proposal_edges, proposal_graph, snippet_ranges
 from tagraph.data.proposal_io import (
@@ -43,6 +41,17 @@ from tagraph.data.video import Video, num_snippets_for, snippet_times
 from tagraph.data.wtalc import WTALCThumos14, load_wtalc_annotations, load_wtalc_features
 
 __all__ = [
+    # --- graph builders (branch `graph`) ---
+    "proposal_graph",
+    "proposal_edges",
+    "snippet_ranges",
+    "snippet_graph",
+    "temporal_edges",
+    "knn_edges",
+    "sliding_window_proposals",
+    "actionness_grouping",
+    "graph_to_networkx",
+    # --- readers, datasets, synthetic data (branch `data`) ---
     "Video",
     "snippet_times",
     "num_snippets_for",
@@ -74,17 +83,4 @@ __all__ = [
     "WTALCThumos14",
     "load_wtalc_annotations",
     "load_wtalc_features",
-]
-# --- end data helper ---
-
-__all__ += [
-    "proposal_graph",
-    "proposal_edges",
-    "snippet_ranges",
-    "snippet_graph",
-    "temporal_edges",
-    "knn_edges",
-    "sliding_window_proposals",
-    "actionness_grouping",
-    "graph_to_networkx",
 ]

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from torch import Tensor
 from torch_geometric.data import Data, InMemoryDataset
+from torch_geometric.io import fs
 
 import tagraph
 from tagraph.data.clicks import clicks_to_snippets, read_clicks, simulate_clicks, video_rng
@@ -28,6 +29,18 @@ __all__ = ["TALDataset", "ActivityNetJSONDataset", "THUMOS14", "ActivityNet13", 
 GraphKind = Literal["snippet", "proposal"]
 _CLICK_KINDS = {"background": ("background",), "action": ("action",),
                 "both": ("background", "action")}
+
+
+def _atomic(write: Callable[[str], None], path: str | os.PathLike) -> None:
+    """Runs :obj:`write(tmp)` and moves :obj:`tmp` over :obj:`path`."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        write(str(tmp))
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
 
 
 def read_classes(src: str | os.PathLike | Sequence[str]) -> list[str]:
@@ -107,6 +120,8 @@ class TALDataset(InMemoryDataset):
             has none. (default: :obj:`None`: such videos are an error)
         feature_dim (int, optional): Expected feature dimension after
             modality selection (checked). (default: :obj:`None`)
+        feature_prefix (str, optional): File-name prefix of the features
+            (:obj:`"v_"` for ActionFormer's ActivityNet). (default: :obj:`""`)
         max_snippets (int, optional): Resample longer videos to this many
             snippets (see :func:`~tagraph.data.resample_snippets`; times follow).
             (default: :obj:`None`)
@@ -133,6 +148,12 @@ class TALDataset(InMemoryDataset):
             :obj:`"error"`. (default: :obj:`"clip"`)
         length_tolerance (float, optional): Seconds by which the features may
             end before the last annotated segment. (default: :obj:`2.0`)
+        in_memory (bool, optional): Hold all graphs in memory (one collated
+            file, PyG's :class:`InMemoryDataset`); with :obj:`False` each graph
+            is its own file, read on access, for corpora that do not fit
+            (THUMOS14 at stride 4 is about 5 GB of 2048-d float32 snippets;
+            proposal graphs triple that with :obj:`x_ext`).
+            (default: :obj:`True`)
         transform, pre_transform, pre_filter, log, force_reload: As in
             :class:`~torch_geometric.data.InMemoryDataset`.
     """
@@ -151,6 +172,7 @@ class TALDataset(InMemoryDataset):
         window: float = 16.0,
         default_fps: float | None = None,
         feature_dim: int | None = None,
+        feature_prefix: str = "",
         max_snippets: int | None = None,
         resample: Literal["uniform", "interpolate"] = "uniform",
         proposals: Any = None,
@@ -159,6 +181,7 @@ class TALDataset(InMemoryDataset):
         graph_kwargs: Mapping[str, Any] | None = None,
         outside: Literal["clip", "error"] = "clip",
         length_tolerance: float = 2.0,
+        in_memory: bool = True,
         transform: Callable | None = None,
         pre_transform: Callable | None = None,
         pre_filter: Callable | None = None,
@@ -186,6 +209,7 @@ class TALDataset(InMemoryDataset):
         self.stride, self.window = float(stride), float(window)
         self.default_fps = default_fps
         self.feature_dim = feature_dim
+        self.feature_prefix = feature_prefix
         self.max_snippets = max_snippets
         self.resample = resample
         self.proposals = proposals
@@ -194,6 +218,7 @@ class TALDataset(InMemoryDataset):
         self.graph_kwargs = dict(graph_kwargs or {})
         self.outside = outside
         self.length_tolerance = length_tolerance
+        self.in_memory = bool(in_memory)
         self._classes_arg = classes
 
         self.classes, self.videos, sources = self._read_videos()
@@ -210,7 +235,10 @@ class TALDataset(InMemoryDataset):
                 force_reload = True  # stale or foreign cache under this name: rebuild
         super().__init__(root, transform, pre_transform, pre_filter, log=log,
                          force_reload=force_reload)
-        self.load(self.processed_paths[0])
+        if self.in_memory:
+            self.load(self.processed_paths[0])
+        else:
+            self._index = fs.torch_load(self.processed_paths[0])
 
     # ----------------------------------------------------------------------------------
     # reading
@@ -238,7 +266,7 @@ class TALDataset(InMemoryDataset):
                 raise ValueError(f"{name}: no video in subset '{self.subset}' "
                                  f"(subsets: {present})")
         index = {c: i for i, c in enumerate(classes)}
-        folder = FeatureFolder(self.feature_dir, self.modality)
+        folder = FeatureFolder(self.feature_dir, self.modality, self.feature_prefix)
         videos, feature_sigs = [], []
         clipped = []
         for vid, a in anns.items():
@@ -316,6 +344,7 @@ class TALDataset(InMemoryDataset):
             "window": self.window,
             "default_fps": self.default_fps,
             "feature_dim": self.feature_dim,
+            "feature_prefix": self.feature_prefix,
             "max_snippets": self.max_snippets,
             "resample": self.resample,
             "proposals": describe(self.proposals),
@@ -324,6 +353,7 @@ class TALDataset(InMemoryDataset):
             "graph_kwargs": {k: repr(v) for k, v in sorted(self.graph_kwargs.items())},
             "outside": self.outside,
             "length_tolerance": self.length_tolerance,
+            "in_memory": self.in_memory,
             "pre_transform": repr(pre_transform),
             "pre_filter": repr(pre_filter),
         }
@@ -346,8 +376,16 @@ class TALDataset(InMemoryDataset):
     def processed_file_names(self) -> list[str]:
         return ["data.pt"]
 
+    def len(self) -> int:
+        if self.in_memory:
+            return super().len()
+        return len(self._index["video_ids"])
+
     def get(self, idx: int) -> Data:
-        data = super().get(idx)
+        if self.in_memory:
+            data = super().get(idx)
+        else:
+            data = Data.from_dict(fs.torch_load(self._graph_path(idx)))
         for key in ("duration", "fps"):  # collation turns floats into [1] tensors
             value = data.get(key)
             if isinstance(value, Tensor) and value.numel() == 1:
@@ -379,15 +417,19 @@ class TALDataset(InMemoryDataset):
             raise ValueError(f"{self.annotation_file}: no video to process "
                              f"(subset {self.subset!r}, after pre_filter)")
         path = Path(self.processed_paths[0])
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        try:
-            self.save(data_list, str(tmp))
-            os.replace(tmp, path)
-        finally:
-            if tmp.exists():
-                tmp.unlink()
+        if self.in_memory:
+            _atomic(lambda f: self.save(data_list, f), path)
+        else:
+            Path(self.processed_dir, "graphs").mkdir(exist_ok=True)
+            for i, data in enumerate(data_list):
+                _atomic(lambda f, d=data: fs.torch_save(d.to_dict(), f), self._graph_path(i))
+            index = {"video_ids": [d.video_id for d in data_list]}
+            _atomic(lambda f: fs.torch_save(index, f), path)
         atomic_write(Path(self.processed_dir) / "key.json",
                      json.dumps(self._key, sort_keys=True, default=str, indent=1))
+
+    def _graph_path(self, idx: int) -> str:
+        return osp.join(self.processed_dir, "graphs", f"{idx:06d}.pt")
 
     def _load_proposals(self) -> Any:
         src = self.proposals
@@ -431,11 +473,12 @@ class TALDataset(InMemoryDataset):
         if self.graph == "proposal":
             from tagraph.data import proposal_graph
             seg = self._proposals_of(video, proposals, x, pos)
-            data = proposal_graph(x, pos, seg, gt_segments=gt, gt_labels=gl,
-                                  **self.graph_kwargs)
+            kw = {"duration": video.duration, "video_id": video.video_id, **self.graph_kwargs}
+            data = proposal_graph(x, pos, seg, gt_segments=gt, gt_labels=gl, **kw)
         elif self.graph == "snippet":
             from tagraph.data import snippet_graph
-            data = snippet_graph(x, pos, **self.graph_kwargs)
+            kw = {"video_id": video.video_id, **self.graph_kwargs}
+            data = snippet_graph(x, pos, **kw)
         else:
             data = Data(x=x, pos=pos, num_nodes=x.size(0))
         if "pos" not in data and self.graph == "snippet":
@@ -519,20 +562,23 @@ class THUMOS14(TALDataset):
 
 class ActivityNet13(TALDataset):
     r"""ActivityNet 1.3 (Caba Heilbron et al., 2015) in the ActionFormer /
-    OpenTAD layout: :obj:`root/annotations/anet1.3.json` and
-    :obj:`root/features/<video_id>.npy`; snippets of 16 frames every 16
-    frames at :obj:`default_fps` (15) unless the JSON gives an fps. Subsets
-    :obj:`"training"` / :obj:`"validation"` (aliases :obj:`"train"` /
-    :obj:`"val"`). Most methods resample every video to a fixed length: pass
-    :obj:`max_snippets=100, resample="interpolate"`.
+    OpenTAD I3D layout: :obj:`root/annotations/anet1.3_i3d_filtered.json`
+    and :obj:`root/i3d_features/v_<video_id>.npy`; snippets of 16 frames
+    every 16 frames at :obj:`default_fps` (25, as ActionFormer's config)
+    unless the JSON gives an fps. Subsets :obj:`"training"` /
+    :obj:`"validation"` (aliases :obj:`"train"` / :obj:`"val"`). Most methods
+    resample every video to a fixed length: pass e.g. :obj:`max_snippets=192`
+    (ActionFormer) or :obj:`100` (BMN, G-TAD) with
+    :obj:`resample="interpolate"`.
     """
 
     def __init__(self, root: str | os.PathLike, subset: str = "training", **kwargs: Any):
         root = Path(root)
-        kwargs.setdefault("annotation_file", root / "annotations" / "anet1.3.json")
-        kwargs.setdefault("feature_dir", root / "features")
+        kwargs.setdefault("annotation_file", root / "annotations" / "anet1.3_i3d_filtered.json")
+        kwargs.setdefault("feature_dir", root / "i3d_features")
+        kwargs.setdefault("feature_prefix", "v_")
         kwargs.setdefault("stride", 16.0)
         kwargs.setdefault("window", 16.0)
-        kwargs.setdefault("default_fps", 15.0)
+        kwargs.setdefault("default_fps", 25.0)
         subset = _ANET_SUBSETS.get(subset.lower(), subset)
         super().__init__(root, subset=subset, **kwargs)

@@ -35,11 +35,12 @@ def _floyd_positions(deg: Tensor, k: int, generator: torch.Generator | None) -> 
     valid = torch.arange(k, device=deg.device).unsqueeze(0) < kk.unsqueeze(1)
     if m == 0 or k == 0:
         return pos, valid
-    rand = torch.rand((m, k), generator=generator, dtype=torch.float64, device=deg.device)
+    # [k, m]: each step reads a contiguous row. Truncation == floor (values >= 0).
+    rand = torch.rand((k, m), generator=generator, dtype=torch.float64, device=deg.device)
     base = deg - kk  # j runs over base, base + 1, ..., deg - 1
     for s in range(k):
         j = base + s
-        t = torch.floor(rand[:, s] * (j + 1).to(torch.float64)).to(torch.long)
+        t = (rand[s] * (j + 1).to(torch.float64)).to(torch.long)
         t = torch.minimum(t, j)
         if s > 0:
             seen = (pos[:, :s] == t.unsqueeze(1)).any(dim=1)
@@ -78,7 +79,7 @@ def sample_neighbors(
         return start.index_select(0, owner) + offs, owner
     if replace:
         rand = torch.rand((m, k), generator=generator, dtype=torch.float64, device=nodes.device)
-        pos = torch.floor(rand * deg.unsqueeze(1).to(torch.float64)).to(torch.long)
+        pos = (rand * deg.unsqueeze(1).to(torch.float64)).to(torch.long)  # trunc == floor
         pos = torch.minimum(pos, (deg - 1).clamp(min=0).unsqueeze(1))
         valid = (deg > 0).unsqueeze(1).expand(m, k)
     else:
@@ -87,15 +88,6 @@ def sample_neighbors(
     owner = torch.div(flat, k, rounding_mode="floor")
     edge_pos = start.index_select(0, owner) + pos.reshape(-1).index_select(0, flat)
     return edge_pos, owner
-
-
-def _first_occurrence(values: Tensor) -> tuple[Tensor, Tensor]:
-    """Unique values and the position of each one's first occurrence."""
-    uniq, inv = torch.unique(values, return_inverse=True)
-    first = torch.full((uniq.numel(),), values.numel(), dtype=torch.long, device=values.device)
-    first.scatter_reduce_(0, inv, torch.arange(values.numel(), device=values.device),
-                          reduce="amin")
-    return uniq, first
 
 
 class UniformNeighborSampler(BaseSampler):
@@ -163,6 +155,19 @@ class UniformNeighborSampler(BaseSampler):
         self.colptr = torch.cat([deg.new_zeros(1), torch.cumsum(deg, 0)])
         # global -> local map, reset after every batch (only touched entries).
         self._assoc = torch.full((self.num_nodes,), -1, dtype=torch.long)
+        # scratch for de-duplication (always reset to "unset" after use).
+        self._unset = torch.iinfo(torch.long).max
+        self._first = torch.full((self.num_nodes,), self._unset, dtype=torch.long)
+
+    def _first_of(self, values: Tensor) -> Tensor:
+        r"""Positions of the first occurrence of each distinct value, in
+        order of appearance (O(n), no sort), via a scatter-min into a scratch
+        map indexed by node id."""
+        pos = torch.arange(values.numel(), device=values.device)
+        self._first.scatter_reduce_(0, values, pos, reduce="amin")
+        is_first = self._first.index_select(0, values) == pos
+        self._first.index_fill_(0, values, self._unset)
+        return is_first.nonzero().view(-1)
 
     def __repr__(self) -> str:
         return (
@@ -203,8 +208,8 @@ class UniformNeighborSampler(BaseSampler):
             # Seeds map to their first occurrence; duplicates keep their own rows
             # (and their own sampled neighbourhoods) as the frontier below.
             if n_total:
-                uniq, first_pos = _first_occurrence(seed)
-                assoc.index_copy_(0, uniq, first_pos)
+                first = self._first_of(seed)
+                assoc.index_copy_(0, seed.index_select(0, first), first)
             frontier_global = seed
             frontier_local = torch.arange(n_total)
             rows, cols, edges = [], [], []
@@ -220,10 +225,7 @@ class UniformNeighborSampler(BaseSampler):
                 is_new = local < 0
                 cand_pos = is_new.nonzero().view(-1)
                 cand = src.index_select(0, cand_pos)
-                new_nodes = cand
-                if cand.numel():
-                    uniq, first_pos = _first_occurrence(cand)
-                    new_nodes = uniq.index_select(0, torch.sort(first_pos).indices)
+                new_nodes = cand.index_select(0, self._first_of(cand)) if cand.numel() else cand
                 new_local = torch.arange(n_total, n_total + new_nodes.numel())
                 assoc.index_copy_(0, new_nodes, new_local)
                 n_total += new_nodes.numel()

@@ -1,1 +1,20 @@
-"""tagraph.evaluation."""
+"""Evaluation: ActivityNet-identical detection mAP, proposal average recall."""
+
+from tagraph.evaluation.detection import (
+    ACTIVITYNET_TIOU,
+    THUMOS14_TIOU,
+    DetectionResult,
+    detection_map,
+    filter_ambiguous,
+)
+from tagraph.evaluation.recall import RecallResult, average_recall
+
+__all__ = [
+    "ACTIVITYNET_TIOU",
+    "THUMOS14_TIOU",
+    "DetectionResult",
+    "detection_map",
+    "filter_ambiguous",
+    "RecallResult",
+    "average_recall",
+]

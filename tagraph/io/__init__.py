@@ -9,6 +9,7 @@ from tagraph.io.activitynet import (
     save_annotations,
     save_results,
 )
+from tagraph.io.ambiguous import load_ambiguous
 from tagraph.io.atomic import atomic_open, atomic_save_torch, atomic_write
 
 __all__ = [
@@ -22,4 +23,5 @@ __all__ = [
     "save_annotations",
     "load_results",
     "save_results",
+    "load_ambiguous",
 ]

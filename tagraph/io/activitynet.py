@@ -242,6 +242,7 @@ def load_annotations(
             str(vid): _parse_video(str(vid), v, f"{name}: video '{vid}'")
             for vid, v in db.items()
         }
+        _warn_outside_duration(videos, name)
     if subset is not None:
         key = subset.lower()
         for vid, ann in videos.items():
@@ -255,7 +256,6 @@ def load_annotations(
             present = sorted({a.subset for a in videos.values()})
             raise ValueError(f"{name}: no video in subset '{subset}' (subsets: {present})")
         videos = selected
-    _warn_outside_duration(videos, name)
     return videos
 
 

@@ -1,10 +1,6 @@
 """tagraph.data: videos, features, proposals, clicks, graph builders and datasets."""
 
 # --- graph builders (branch `graph`) ---
-from tagraph.data.networkx import graph_to_networkx
-from tagraph.data.proposal_graph import proposal_edges, proposal_graph, snippet_ranges
-from tagraph.data.snippet_graph import knn_edges, snippet_graph, temporal_edges
-
 # --- readers, datasets, synthetic data (data helper) ---
 from tagraph.data.clicks import (
     background_gaps,
@@ -29,6 +25,8 @@ from tagraph.data.features import (
     resample_snippets,
     select_modality,
 )
+from tagraph.data.networkx import graph_to_networkx
+from tagraph.data.proposal_graph import proposal_edges, proposal_graph, snippet_ranges
 from tagraph.data.proposal_io import (
     ProposalList,
     read_bsn_csv,
@@ -37,6 +35,7 @@ from tagraph.data.proposal_io import (
     write_bsn_csv,
     write_ssn_proposals,
 )
+from tagraph.data.snippet_graph import knn_edges, snippet_graph, temporal_edges
 from tagraph.data.synthetic import SyntheticTAL, generate_synthetic_tal
 from tagraph.data.video import Video, num_snippets_for, snippet_times
 from tagraph.data.wtalc import WTALCThumos14, load_wtalc_annotations, load_wtalc_features

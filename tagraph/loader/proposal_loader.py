@@ -139,11 +139,18 @@ def proposal_sample_types(
     :math:`> 0`), incomplete (:obj:`1`: tIoU < :obj:`incomplete_iou` and a
     fraction > :obj:`incomplete_overlap` of the proposal inside a ground
     truth, class > 0), background (:obj:`2`: tIoU < :obj:`bg_iou`), or unused
-    (:obj:`-1`). Needs ``iou``, ``overlap_self`` and ``y`` node attributes."""
-    for key in ("iou", "overlap_self", "y"):
+    (:obj:`-1`). Needs ``iou``, ``overlap_self`` and ``matched_label`` (class
+    + 1 of the best-matching ground truth, 0 if none overlaps; ``y`` when the
+    graph has no ``matched_label``) node attributes."""
+    for key in ("iou", "overlap_self"):
         if key not in data:
             raise KeyError(f"proposal graph has no '{key}' attribute (needed to pick samples)")
-    iou, ov, y = data.iou, data.overlap_self, data.y
+    y = data.get("matched_label")
+    if y is None:
+        if "y" not in data:
+            raise KeyError("proposal graph has neither 'matched_label' nor 'y'")
+        y = data.y
+    iou, ov = data.iou, data.overlap_self
     t = torch.full_like(y, UNUSED)
     t = torch.where((iou < bg_iou), BACKGROUND, t)
     t = torch.where((iou < incomplete_iou) & (ov > incomplete_overlap) & (y > 0), INCOMPLETE, t)
@@ -207,6 +214,9 @@ class PGCNTrainLoader:
         fg_iou, incomplete_iou, incomplete_overlap, bg_iou (float): Category
             thresholds of :func:`proposal_sample_types`.
         sampler (str): :obj:`"auto"`, :obj:`"native"` or :obj:`"tagraph"`.
+        epoch_multiplier (int): Independent seed draws per epoch (SSN's
+            ``epoch_multiplier``: one draw is only 8 proposals per video).
+            (default: :obj:`1`)
         generator (torch.Generator, optional): For the seed draw (default:
             global RNG).
     """
@@ -223,9 +233,14 @@ class PGCNTrainLoader:
         incomplete_overlap: float = 0.01,
         bg_iou: float = 0.01,
         sampler: str = "auto",
+        epoch_multiplier: int = 1,
         generator: torch.Generator | None = None,
         **kwargs,
     ) -> None:
+        n_empty = sum(1 for g in graphs if g.num_nodes == 0)
+        if n_empty:
+            warnings.warn(f"P-GCN training: {n_empty} of {len(graphs)} videos have no "
+                          "proposals (skipped)", stacklevel=2)
         graphs = [g for g in graphs if g.num_nodes > 0]
         self.data = collate_proposal_graphs(graphs)
         self.data.sample_type = proposal_sample_types(
@@ -235,6 +250,7 @@ class PGCNTrainLoader:
         self.batch_size = batch_size
         self.ratio = tuple(ratio)
         self.generator = generator
+        self.epoch_multiplier = int(epoch_multiplier)
         self.kwargs = kwargs
         self.sampler = make_neighbor_sampler(self.data, self.num_neighbors, sampler=sampler)
         self.missing: dict[str, int] = {}
@@ -243,7 +259,7 @@ class PGCNTrainLoader:
     def _estimate_len(self) -> int:
         seeds, _ = select_training_proposals(
             self.data.sample_type, self.data.video, self.ratio, torch.Generator().manual_seed(0))
-        return max(1, -(-seeds.numel() // self.batch_size))
+        return max(1, -(-seeds.numel() * self.epoch_multiplier // self.batch_size))
 
     def __len__(self) -> int:
         return self._expected
@@ -256,8 +272,11 @@ class PGCNTrainLoader:
         )
 
     def __iter__(self) -> Iterator[Data]:
-        seeds, missing = select_training_proposals(
+        draws = [select_training_proposals(
             self.data.sample_type, self.data.video, self.ratio, self.generator)
+            for _ in range(self.epoch_multiplier)]
+        seeds = torch.cat([d[0] for d in draws])
+        missing = draws[0][1]
         self.missing = missing
         bad = {k: v for k, v in missing.items() if v}
         if bad:

@@ -248,7 +248,9 @@ class PGCN(nn.Module):
         reg_target: Tensor,
     ) -> tuple[Tensor, dict[str, float]]:
         r"""The P-GCN loss over samples of category :obj:`sample_type`
-        (0 foreground, 1 incomplete, 2 background, -1 ignored)."""
+        (0 foreground, 1 incomplete, 2 background, -1 ignored); :obj:`y` is
+        the class + 1 of each sample's best-matching ground truth (background
+        samples are trained towards class 0 whatever it holds)."""
         is_fg = sample_type == _FG
         cls_mask = is_fg | (sample_type == _BG)
         cls_idx = cls_mask.nonzero().view(-1)
@@ -274,7 +276,8 @@ class PGCN(nn.Module):
     def training_step(self, batch: Data) -> tuple[Tensor, dict[str, float]]:
         r"""Loss on a mini-batch: a neighbour-sampled subgraph (its first
         ``batch_size`` nodes are the samples) or whole graphs (every node with
-        ``sample_type >= 0`` is a sample)."""
+        ``sample_type >= 0`` is a sample). Class labels come from
+        ``matched_label`` (else ``y``)."""
         if "sample_type" not in batch:
             raise KeyError(
                 "batch has no 'sample_type' (use tagraph.loader.PGCNTrainLoader or "
@@ -282,7 +285,9 @@ class PGCN(nn.Module):
             )
         act, comp, reg = self._forward_data(batch)
         n = batch.get("batch_size") or batch.num_nodes
-        return self.loss(act[:n], comp[:n], reg[:n], batch.sample_type[:n], batch.y[:n],
+        label = batch.get("matched_label")
+        label = batch.y if label is None else label
+        return self.loss(act[:n], comp[:n], reg[:n], batch.sample_type[:n], label[:n],
                          batch.reg_target[:n])
 
     @torch.no_grad()
@@ -370,6 +375,7 @@ def detections_from_scores(
     max_per_video: int = 200,
     regression: bool = True,
     duration: Tensor | None = None,
+    nms_chunk: int = 4096,
 ) -> dict[str, Tensor]:
     r"""Vectorised post-processing over all videos of a batch: top-k
     (proposal, class) pairs per video, regression, per-(video, class) NMS,
@@ -398,7 +404,24 @@ def detections_from_scores(
     valid = (seg[:, 1] > seg[:, 0]).nonzero().view(-1)
     node, label, flat, video, seg = (t.index_select(0, valid)
                                      for t in (node, label, flat, video, seg))
-    kept, _ = batched_nms(seg, flat, video * k + label, nms_threshold)
+    # tagraph.ops.nms materialises an [n, n] IoU matrix, so run batched NMS on
+    # chunks of whole videos of at most ~nms_chunk candidates (a handful of
+    # calls per batch, not one per video). Groups never span videos, so the
+    # result is exactly that of one call on everything.
+    counts = torch.bincount(video)
+    ends = torch.cumsum(counts, 0)
+    chunk_of_video = torch.div(ends - counts, nms_chunk, rounding_mode="floor")
+    chunk = chunk_of_video.index_select(0, video)
+    kept_parts = []
+    bounds = torch.cumsum(torch.bincount(chunk), 0).tolist()  # candidates sorted by video
+    lo = 0
+    for hi in bounds:
+        if hi > lo:
+            part, _ = batched_nms(seg[lo:hi], flat[lo:hi], video[lo:hi] * k + label[lo:hi],
+                                  nms_threshold)
+            kept_parts.append(part + lo)
+        lo = hi
+    kept = torch.cat(kept_parts) if kept_parts else video.new_empty(0)
     label, flat, video, seg = (t.index_select(0, kept) for t in (label, flat, video, seg))
     order, rank = _rank_in_group(video, flat) if video.numel() else (video, video)
     sel = order.index_select(0, (rank < max_per_video).nonzero().view(-1))

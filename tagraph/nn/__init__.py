@@ -17,6 +17,7 @@ from tagraph.nn.graph_laplacian import (
 )
 from tagraph.nn.information_interaction import InformationInteraction, masked_cross_attention
 from tagraph.nn.issf_losses import attention_contrast_loss, soft_label_ce_loss
+from tagraph.nn.losses import class_wise_smooth_l1_loss, completeness_hinge_loss
 from tagraph.nn.mil import (
     check_finite_cas,
     labeled_video_mask,
@@ -32,6 +33,8 @@ from tagraph.nn.temporal_conv import TemporalConv, temporal_edges
 
 __all__ = [
     "PGCNConv",
+    "completeness_hinge_loss",
+    "class_wise_smooth_l1_loss",
     # weak supervision (wtal)
     "TemporalConv",
     "temporal_edges",

@@ -22,19 +22,41 @@ def _ranges(x: Tensor, starts: Tensor, ends: Tensor) -> tuple[Tensor, Tensor, Te
     return s, e, e > s
 
 
-def range_max_pool(x: Tensor, starts: Tensor, ends: Tensor) -> Tensor:
+# Rows gathered per step: temporaries stay small (a few MB), so the allocator
+# recycles them instead of mapping and faulting fresh pages on every call.
+_CHUNK_ELEMENTS = 1 << 20
+
+
+def _check_out(out: Tensor | None, x: Tensor, n: int) -> Tensor:
+    d = x.size(1)
+    if out is None:
+        return x.new_empty(n, d)
+    if out.shape != (n, d) or out.dtype != x.dtype:
+        raise ValueError(
+            f"'out' must be a {x.dtype} tensor of shape {[n, d]}, got {out.dtype} "
+            f"{list(out.shape)}")
+    return out
+
+
+def range_max_pool(x: Tensor, starts: Tensor, ends: Tensor, *,
+                   out: Tensor | None = None) -> Tensor:
     r"""Max of :obj:`x[start:end]` for many half-open snippet ranges at once.
 
     Uses a sparse table: level :math:`k` holds the maximum of every window of
     :math:`2^k` snippets, and a range of length :math:`L` is the maximum of two
-    (overlapping) windows of level :math:`\lfloor \log_2 L \rfloor`. Building
-    costs :math:`O(T D \log L_{max})`, each query :math:`O(D)`, with no loop
+    (overlapping) windows of level :math:`\lfloor \log_2 L \rfloor`. Levels are
+    built one after the other in two :obj:`[T, D]` buffers and each range is
+    answered at its level, so building costs :math:`O(T D \log L_{max})` time
+    but only :math:`O(T D)` memory, and each query :math:`O(D)`, with no loop
     over ranges. Ranges are clipped to :math:`[0, T]`; empty ones pool to zero.
 
     Args:
         x (torch.Tensor): Snippet features of shape :obj:`[T, D]`.
         starts (torch.Tensor): First snippet of each range, shape :obj:`[N]`.
         ends (torch.Tensor): One past the last snippet, shape :obj:`[N]`.
+        out (torch.Tensor, optional): :obj:`[N, D]` tensor to write into (may
+            be a strided view, e.g. one part of a concatenated feature).
+            (default: :obj:`None`)
 
     Returns:
         torch.Tensor: Pooled features of shape :obj:`[N, D]`.
@@ -42,27 +64,49 @@ def range_max_pool(x: Tensor, starts: Tensor, ends: Tensor) -> Tensor:
     s, e, valid = _ranges(x, starts, ends)
     t, d = x.shape
     n = s.numel()
-    if n == 0 or t == 0:
-        return x.new_zeros(n, d)
+    out = _check_out(out, x, n)
+    if n == 0:
+        return out
+    if t == 0:
+        return out.zero_()
     length = (e - s).clamp_min(1)
-    max_len = int(length.max())
-    levels = max(1, max_len.bit_length())  # level k covers windows of 2**k, k < levels
-    table = x.new_empty(levels, t, d)
-    table[0] = x
-    for k in range(1, levels):
-        w = 1 << (k - 1)
-        table[k] = table[k - 1]
-        if t > w:
-            torch.maximum(table[k - 1, : t - w], table[k - 1, w:], out=table[k, : t - w])
-    k = torch.floor(torch.log2(length.to(torch.float64))).to(torch.long)
-    k = k.clamp(0, levels - 1)
-    flat = table.view(levels * t, d)
-    s_c = s.clamp(max=t - 1)
-    left = flat.index_select(0, k * t + s_c)
-    right_start = (e - (1 << k)).clamp(0, t - 1)
-    right = flat.index_select(0, k * t + right_start)
-    out = torch.maximum(left, right)
-    return out * valid[:, None].to(out.dtype)
+    # floor(log2(L)) exactly, from the bit length of the integer L
+    level = torch.zeros_like(length)
+    rest = length.clone()
+    for b in (32, 16, 8, 4, 2, 1):
+        big = rest >= (1 << b)
+        level += big * b
+        rest = torch.where(big, rest >> b, rest)
+    order = torch.sort(level, stable=True)
+    counts = torch.bincount(order.values).tolist()
+    rows = max(1, _CHUNK_ELEMENTS // max(d, 1))
+    table = x
+    buffers: list[Tensor] = []
+    pos = 0
+    for k, count in enumerate(counts):
+        if k > 0:  # level k from level k - 1: windows of 2^k
+            if len(buffers) <= (k - 1) % 2:
+                buffers.append(torch.empty_like(x))
+            nxt = buffers[(k - 1) % 2]  # never the buffer holding level k - 1
+            w = 1 << (k - 1)
+            if t > w:
+                torch.maximum(table[: t - w], table[w:], out=nxt[: t - w])
+            nxt[max(0, t - w):] = table[max(0, t - w):]
+            table = nxt
+        if count == 0:
+            continue
+        q = order.indices[pos:pos + count]
+        pos += count
+        left_all = s[q].clamp(max=t - 1)
+        right_all = (e[q] - (1 << k)).clamp(0, t - 1)
+        for a in range(0, count, rows):
+            qa = q[a:a + rows]
+            left = table.index_select(0, left_all[a:a + rows])
+            torch.maximum(left, table.index_select(0, right_all[a:a + rows]), out=left)
+            out.index_copy_(0, qa, left)
+    if not bool(valid.all()):
+        out[~valid] = 0
+    return out
 
 
 def range_mean_pool(x: Tensor, starts: Tensor, ends: Tensor) -> Tensor:

@@ -1,1 +1,9 @@
-"""tagraph.transforms."""
+"""tagraph.transforms: :class:`~torch_geometric.transforms.BaseTransform` wrappers."""
+
+from tagraph.transforms.proposal_graph import ProposalGraph
+from tagraph.transforms.snippet_graph import SnippetGraph
+
+__all__ = [
+    "ProposalGraph",
+    "SnippetGraph",
+]

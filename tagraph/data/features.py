@@ -1,0 +1,220 @@
+r"""Snippet features on disk: per-video files, modality selection and
+fixed-length resampling.
+
+Accepted layouts of a feature folder :obj:`root` (searched in this order for
+each video; :obj:`.npy` before :obj:`.pt`):
+
+1. :obj:`root/<video_id>.npy` (or :obj:`.pt`): one array :obj:`[T, D]` with
+   RGB and Flow concatenated along :obj:`D`, RGB first (ActionFormer / OpenTAD
+   THUMOS14 and ActivityNet I3D features, :class:`SyntheticTAL`);
+2. :obj:`root/rgb/<video_id>.npy` and :obj:`root/flow/<video_id>.npy`: one
+   array per stream, concatenated as :obj:`[rgb, flow]` when both are used;
+3. :obj:`root/<video_id>_rgb.npy` and :obj:`root/<video_id>_flow.npy`:
+   the same with suffixes.
+
+A :obj:`.pt` file holds a tensor (or a dict with a single tensor value).
+Modality :obj:`"rgb"` keeps the first half of a concatenated array (or reads
+only the RGB file), :obj:`"flow"` the second half, :obj:`"both"` everything.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from tagraph.data.video import check_features
+
+__all__ = [
+    "FeatureFolder",
+    "MODALITIES",
+    "read_feature_file",
+    "select_modality",
+    "resample_snippets",
+    "file_signature",
+]
+
+Modality = Literal["rgb", "flow", "both"]
+MODALITIES = ("rgb", "flow", "both")
+_EXTS = (".npy", ".pt")
+
+
+def _check_modality(modality: str) -> str:
+    if modality not in MODALITIES:
+        raise ValueError(f"modality must be one of {MODALITIES}, got {modality!r}")
+    return modality
+
+
+def file_signature(path: str | os.PathLike) -> tuple[str, int, int]:
+    """:obj:`(path, size, mtime_ns)` of a file: what a cache key records."""
+    st = os.stat(path)
+    return (str(path), int(st.st_size), int(st.st_mtime_ns))
+
+
+def read_feature_file(path: str | os.PathLike, video_id: str | None = None) -> Tensor:
+    """Reads one :obj:`.npy` / :obj:`.pt` feature file into a float32 tensor.
+
+    Raises :class:`FileNotFoundError` / :class:`ValueError` naming the file and
+    the video when the file is missing, unreadable or not a numeric 2-D array
+    free of NaN/Inf.
+    """
+    path = Path(path)
+    where = f"{path}: video '{video_id}'" if video_id is not None else str(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{where}: feature file not found")
+    try:
+        if path.suffix == ".pt":
+            obj = torch.load(path, map_location="cpu", weights_only=True)
+            if isinstance(obj, dict):
+                tensors = [v for v in obj.values() if isinstance(v, Tensor)]
+                if len(tensors) != 1:
+                    raise ValueError(f"dict with {len(tensors)} tensors, expected one")
+                obj = tensors[0]
+        else:
+            obj = np.load(path, allow_pickle=False)
+    except Exception as e:  # noqa: BLE001 - re-raised with the file and video
+        raise ValueError(f"{where}: cannot read features ({type(e).__name__}: {e})") from e
+    return check_features(obj, where)
+
+
+def select_modality(x: Tensor, modality: str, where: str = "features") -> Tensor:
+    """Keeps the RGB (first) half, the Flow (second) half, or both."""
+    _check_modality(modality)
+    if modality == "both":
+        return x
+    d = x.size(-1)
+    if d % 2:
+        raise ValueError(f"{where}: cannot split odd dimension {d} into RGB and Flow halves")
+    return x[..., : d // 2] if modality == "rgb" else x[..., d // 2:]
+
+
+class FeatureFolder:
+    r"""Per-video feature files in a folder (layouts 1-3 of
+    :mod:`tagraph.data.features`).
+
+    Args:
+        root (str or Path): The folder.
+        modality (str, optional): :obj:`"rgb"`, :obj:`"flow"` or :obj:`"both"`.
+            (default: :obj:`"both"`)
+    """
+
+    def __init__(self, root: str | os.PathLike, modality: Modality = "both") -> None:
+        self.root = Path(root)
+        self.modality = _check_modality(modality)
+
+    def files(self, video_id: str) -> tuple[str, list[Path]]:
+        """:obj:`(layout, paths)` for a video; :obj:`layout` is :obj:`"joint"`
+        (one concatenated array) or :obj:`"split"` (:obj:`[rgb, flow]` files)."""
+        for ext in _EXTS:
+            p = self.root / f"{video_id}{ext}"
+            if p.is_file():
+                return "joint", [p]
+        for rgb_name, flow_name in (
+            ("rgb/{}{}", "flow/{}{}"),
+            ("{}_rgb{}", "{}_flow{}"),
+        ):
+            for ext in _EXTS:
+                rgb = self.root / rgb_name.format(video_id, ext)
+                flow = self.root / flow_name.format(video_id, ext)
+                if rgb.is_file() or flow.is_file():
+                    need = {"rgb": [rgb], "flow": [flow], "both": [rgb, flow]}[self.modality]
+                    for p in need:
+                        if not p.is_file():
+                            raise FileNotFoundError(
+                                f"{p}: video '{video_id}': feature file not found "
+                                f"(modality '{self.modality}')"
+                            )
+                    return "split", need
+        raise FileNotFoundError(
+            f"{self.root}: video '{video_id}': no feature file "
+            f"(looked for {video_id}.npy/.pt, rgb/{video_id}.npy + flow/{video_id}.npy, "
+            f"{video_id}_rgb.npy + {video_id}_flow.npy)"
+        )
+
+    def signature(self, video_ids: Iterable[str]) -> str:
+        """Hash of every feature file's path, size and mtime (for cache keys)."""
+        h = hashlib.sha256()
+        for vid in video_ids:
+            for p in self.files(vid)[1]:
+                h.update(repr(file_signature(p)).encode())
+        return h.hexdigest()
+
+    def load(self, video_id: str) -> Tensor:
+        """Loads the features of one video (float32 :obj:`[T, D]`), checked."""
+        layout, paths = self.files(video_id)
+        if layout == "joint":
+            return select_modality(read_feature_file(paths[0], video_id), self.modality,
+                                   f"{paths[0]}: video '{video_id}'")
+        parts = [read_feature_file(p, video_id) for p in paths]
+        if len(parts) == 2:
+            if parts[0].size(0) != parts[1].size(0):
+                raise ValueError(
+                    f"{paths[0]}, {paths[1]}: video '{video_id}': field 'features': "
+                    f"RGB has {parts[0].size(0)} snippets but Flow {parts[1].size(0)}"
+                )
+            return torch.cat(parts, dim=1)
+        return parts[0]
+
+    def loader(self, video_id: str):
+        """A zero-argument callable that loads :obj:`video_id` (for :class:`Video`)."""
+        return lambda: self.load(video_id)
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__name__}({str(self.root)!r}, modality={self.modality!r})"
+
+
+def resample_snippets(
+    x: Tensor,
+    times: Tensor,
+    num: int,
+    mode: Literal["interpolate", "uniform"] = "uniform",
+) -> tuple[Tensor, Tensor]:
+    r"""Resamples a video's snippets to a fixed length, with their times.
+
+    * :obj:`"interpolate"`: always exactly :obj:`num` snippets, linearly
+      interpolated in time (up- or down-sampling), as BMN / G-TAD / ActionFormer
+      resize ActivityNet features to :math:`T = 100` (or 192).
+    * :obj:`"uniform"`: only when :math:`T >` :obj:`num`, keep :obj:`num`
+      evenly spaced original snippets (no blending), as weakly-supervised codes
+      cap THUMOS14 at :math:`T = 750`; shorter videos are unchanged.
+
+    Random cropping / jittered sampling is a training-time augmentation and
+    does not belong in a cached dataset (see the dataset docs).
+
+    Args:
+        x (torch.Tensor): Features :obj:`[T, D]`.
+        times (torch.Tensor): Snippet centre times :obj:`[T]` (s).
+        num (int): Target length.
+        mode (str, optional): :obj:`"interpolate"` or :obj:`"uniform"`.
+
+    Returns:
+        (torch.Tensor, torch.Tensor): Resampled features and times.
+    """
+    if num < 1:
+        raise ValueError(f"'num' must be >= 1, got {num}")
+    t = x.size(0)
+    if mode == "uniform":
+        if t <= num:
+            return x, times
+        idx = torch.linspace(0, t - 1, num, dtype=torch.float64).round().long()
+        return x.index_select(0, idx), times.index_select(0, idx)
+    if mode != "interpolate":
+        raise ValueError(f"mode must be 'interpolate' or 'uniform', got {mode!r}")
+    if t == 0:
+        raise ValueError("cannot interpolate a video without snippets")
+    if t == 1:
+        return x.expand(num, -1).clone(), times.expand(num).clone()
+    pos = torch.linspace(0, t - 1, num, dtype=torch.float64)
+    lo = pos.floor().long().clamp(max=t - 2)
+    w = (pos - lo.to(torch.float64))
+    xi = x.index_select(0, lo) * (1 - w).to(x.dtype)[:, None] + \
+        x.index_select(0, lo + 1) * w.to(x.dtype)[:, None]
+    tt = times.to(torch.float64)
+    ti = tt.index_select(0, lo) * (1 - w) + tt.index_select(0, lo + 1) * w
+    return xi, ti.to(times.dtype)

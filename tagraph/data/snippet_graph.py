@@ -1,0 +1,202 @@
+r"""Snippet graphs: nodes are the snippets of one video."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor
+from torch_geometric.data import Data
+
+from tagraph.data._graph_checks import check_features, check_snippet_times, where_prefix
+
+__all__ = ["snippet_graph", "temporal_edges", "knn_edges"]
+
+# Similarity entries held at once by the blocked kNN (rows x T floats).
+_KNN_BLOCK_ENTRIES = 1 << 22
+
+
+def temporal_edges(num_snippets: int, offsets: Sequence[int],
+                   device: torch.device | None = None) -> tuple[Tensor, Tensor]:
+    r"""Temporal edges: for offset :math:`k` (the :math:`m`-th of
+    :obj:`offsets`), snippet :math:`t` receives from :math:`t + k` whenever
+    :math:`0 \le t + k < T`, with :obj:`edge_type` :math:`m`.
+
+    Returns :obj:`edge_index` :obj:`[2, E]` (row 0 = source :math:`t + k`,
+    row 1 = target :math:`t`) and :obj:`edge_type` :obj:`[E]`.
+    """
+    idx, typ = [], []
+    for m, k in enumerate(offsets):
+        lo = max(0, -k)
+        dst = torch.arange(lo, max(lo, min(num_snippets, num_snippets - k)), device=device)
+        idx.append(torch.stack([dst + k, dst]))
+        typ.append(torch.full((dst.numel(),), m, dtype=torch.long, device=device))
+    if not idx:
+        return (torch.zeros(2, 0, dtype=torch.long, device=device),
+                torch.zeros(0, dtype=torch.long, device=device))
+    return torch.cat(idx, 1), torch.cat(typ)
+
+
+def knn_edges(
+    x: Tensor,
+    k: int,
+    exclude_offsets: Sequence[int] = (),
+    block_entries: int = _KNN_BLOCK_ENTRIES,
+) -> tuple[Tensor, Tensor]:
+    r"""Semantic :math:`k`-nearest neighbours by cosine similarity.
+
+    Snippet :math:`t` receives from the :math:`k` other snippets :math:`u` of
+    highest :math:`\cos(x_t, x_u)`, excluding :math:`u = t` and
+    :math:`u = t + o` for :math:`o` in :obj:`exclude_offsets`; ties go to the
+    lower index. Blocked: a block of rows times all snippets
+    (:obj:`block_entries` similarities at most) is multiplied and reduced with
+    :obj:`topk` before the next, so memory is :math:`O(\mathrm{block} + Tk)`,
+    never :math:`T \times T`.
+
+    Returns :obj:`edge_index` :obj:`[2, T k']` sorted by (target, similarity
+    descending, source) with :math:`k' = \min(k, \text{available})`, and the
+    cosine similarities :obj:`[T k']`.
+    """
+    t = x.size(0)
+    device = x.device
+    excl = sorted({int(o) for o in exclude_offsets} | {0})
+    if t == 0:
+        return (torch.zeros(2, 0, dtype=torch.long, device=device), x.new_zeros(0))
+    # every row gets the same k' = min(k, fewest candidates any row has left)
+    rows_t = torch.arange(t, device=device)
+    offs = torch.tensor(excl, device=device)
+    n_excl = ((rows_t[:, None] + offs >= 0) & (rows_t[:, None] + offs < t)).sum(1)
+    kk = min(k, int((t - n_excl).min()))
+    if kk <= 0:
+        return (torch.zeros(2, 0, dtype=torch.long, device=device), x.new_zeros(0))
+    xn = torch.nn.functional.normalize(x, dim=1, eps=1e-12)
+    rows = max(1, block_entries // max(t, 1))
+    src_out, val_out = [], []
+    neg = torch.finfo(x.dtype).min
+    for a in range(0, t, rows):
+        b = min(t, a + rows)
+        sim = xn[a:b] @ xn.T  # [B, T]
+        r = torch.arange(a, b, device=device)
+        for o in excl:
+            c = r + o
+            ok = (c >= 0) & (c < t)
+            sim[ok.nonzero().flatten(), c[ok]] = neg
+        val, idx = torch.topk(sim, kk, dim=1)
+        # deterministic ties: rows where the k-th value also occurs outside the
+        # selection are redone with "lowest index first" among the tied values
+        kth = val[:, -1:]
+        n_sel = (val == kth).sum(1)
+        n_all = (sim == kth).sum(1)
+        bad = (n_all > n_sel).nonzero().flatten()
+        if bad.numel() > 0:
+            s_b = sim[bad]
+            k_b = kth[bad]
+            greater = s_b > k_b
+            need = kk - greater.sum(1, keepdim=True)
+            tied = s_b == k_b
+            take = greater | (tied & (torch.cumsum(tied.long(), 1) <= need))
+            cols = take.nonzero()[:, 1].view(-1, kk)
+            vals = s_b.gather(1, cols)
+            val[bad] = vals
+            idx[bad] = cols
+        # order inside a row: similarity descending, then lower index
+        o1 = torch.sort(idx, dim=1, stable=True).indices
+        idx = idx.gather(1, o1)
+        val = val.gather(1, o1)
+        o2 = torch.sort(val, dim=1, descending=True, stable=True).indices
+        src_out.append(idx.gather(1, o2))
+        val_out.append(val.gather(1, o2))
+    src = torch.cat(src_out).flatten()
+    val = torch.cat(val_out).flatten()
+    dst = torch.arange(t, device=device).repeat_interleave(kk)
+    return torch.stack([src, dst]), val
+
+
+def snippet_graph(
+    features: Tensor,
+    snippet_times: Tensor,
+    *,
+    temporal_offsets: Sequence[int] = (-1, 1),
+    knn: int = 0,
+    knn_exclude_temporal: bool = True,
+    weight: str | None = "relu_cos",
+    video_id: str | None = None,
+) -> Data:
+    r"""The snippet graph of one video: temporal edges between snippets at
+    fixed offsets and semantic :math:`k`-NN edges by feature similarity, as
+    used by weakly- and click-supervised localisation (GRN, BackTAL).
+
+    .. math::
+        \mathcal{E}_m = \{ (t + k_m \rightarrow t) : 0 \le t + k_m < T \},
+        \qquad
+        \mathcal{E}_{knn} = \{ (u \rightarrow t) : u \in
+        \operatorname{top-}\!k_u \cos(x_t, x_u) \}
+
+    Edges follow PyG's :obj:`source_to_target` flow: :obj:`edge_index[1]` is
+    the node that receives. For offset :math:`k_m` (the :math:`m`-th entry of
+    :obj:`temporal_offsets`) node :math:`t` receives from :math:`t + k_m` with
+    :obj:`edge_type` :math:`m`, so a temporal convolution
+    :math:`h_t = \sum_m W_m x_{t + k_m}` gathers messages per edge type
+    (missing neighbours at the video ends act as zero padding). kNN edges have
+    :obj:`edge_type` :obj:`len(temporal_offsets)`; every node receives the same
+    number :math:`k' = \min(k, \cdot)` of them, never from itself (and, with
+    :obj:`knn_exclude_temporal`, never from its temporal neighbours), ties to
+    the lower index. :obj:`edge_weight` is :math:`\mathrm{relu}(\cos(x_u,
+    x_t))` or ones when :obj:`weight=None`. Edges are sorted by
+    (target, type, similarity rank).
+
+    Args:
+        features (torch.Tensor): Snippet features :obj:`[T, D]`.
+        snippet_times (torch.Tensor): Snippet centre times :obj:`[T]` (s).
+        temporal_offsets (Sequence[int], optional): Distinct offsets :math:`k`.
+            (default: :obj:`(-1, 1)`)
+        knn (int, optional): Semantic neighbours per snippet; 0 disables
+            them. (default: :obj:`0`)
+        knn_exclude_temporal (bool, optional): Skip the temporal neighbours
+            when choosing kNN edges. (default: :obj:`True`)
+        weight (str, optional): :obj:`"relu_cos"` or :obj:`None`.
+            (default: :obj:`"relu_cos"`)
+        video_id (str, optional): Named in error messages.
+            (default: :obj:`None`)
+
+    Returns:
+        :class:`torch_geometric.data.Data` with :obj:`x`, :obj:`pos`,
+        :obj:`edge_index`, :obj:`edge_weight`, :obj:`edge_type`.
+    """
+    w = where_prefix(video_id)
+    check_features(features, video_id)
+    t = features.size(0)
+    check_snippet_times(snippet_times, t, video_id)
+    offsets = [int(k) for k in temporal_offsets]
+    if len(set(offsets)) != len(offsets):
+        raise ValueError(f"{w}'temporal_offsets' must be distinct, got {offsets}")
+    if knn < 0:
+        raise ValueError(f"{w}'knn' must be >= 0, got {knn}")
+    if weight not in ("relu_cos", None):
+        raise ValueError(f"{w}'weight' must be 'relu_cos' or None, got {weight!r}")
+    device = features.device
+    ei_t, et_t = temporal_edges(t, offsets, device)
+    parts_i, parts_t, parts_w = [ei_t], [et_t], []
+    if weight == "relu_cos":
+        xn = torch.nn.functional.normalize(features, dim=1, eps=1e-12)
+        parts_w.append((xn[ei_t[0]] * xn[ei_t[1]]).sum(1))
+    if knn > 0:
+        ei_k, sim = knn_edges(features, knn, offsets if knn_exclude_temporal else ())
+        parts_i.append(ei_k)
+        parts_t.append(torch.full((ei_k.size(1),), len(offsets), dtype=torch.long,
+                                  device=device))
+        parts_w.append(sim)
+    edge_index = torch.cat(parts_i, 1)
+    edge_type = torch.cat(parts_t)
+    if weight == "relu_cos":
+        edge_weight = torch.cat(parts_w).clamp_min(0)
+    else:
+        edge_weight = features.new_ones(edge_index.size(1))
+    order = torch.sort(edge_index[1] * (len(offsets) + 1) + edge_type, stable=True).indices
+    return Data(
+        x=features,
+        pos=snippet_times,
+        edge_index=edge_index[:, order],
+        edge_weight=edge_weight[order],
+        edge_type=edge_type[order],
+    )

@@ -57,12 +57,34 @@ def segment_center_distance(a: Tensor, b: Tensor) -> Tensor:
     return (ca - cb).abs() / union
 
 
-def _pair_iou(a: Tensor, b: Tensor) -> Tensor:
-    # Same arithmetic, in the same order, as tagraph.ops.segment_iou, so the
-    # fast path and a dense reference agree bit for bit (lengths are > 0).
-    inter = (torch.minimum(a[:, 1], b[:, 1]) - torch.maximum(a[:, 0], b[:, 0])).clamp_min(0)
-    union = (a[:, 1] - a[:, 0]).clamp_min(0) + (b[:, 1] - b[:, 0]).clamp_min(0) - inter
-    return inter / union
+class _Gather:
+    r"""Per-proposal columns for evaluating exact keys on candidate pairs with
+    1-D :obj:`index_select` (much cheaper than row gathers of :obj:`[N, 2]`).
+
+    The arithmetic is that of :func:`tagraph.ops.segment_iou` and
+    :func:`segment_center_distance`, operation for operation, so keys agree
+    bit for bit with a dense reference.
+    """
+
+    def __init__(self, seg: Tensor) -> None:
+        self.s = seg[:, 0].contiguous()
+        self.e = seg[:, 1].contiguous()
+        self.len = (self.e - self.s).clamp_min(0)
+        s64, e64 = self.s.to(torch.float64), self.e.to(torch.float64)
+        self.s64, self.e64 = s64, e64
+        self.c64 = (s64 + e64) * 0.5
+
+    def iou(self, i: Tensor, j: Tensor) -> Tensor:
+        inter = (torch.minimum(self.e.index_select(0, i), self.e.index_select(0, j))
+                 - torch.maximum(self.s.index_select(0, i), self.s.index_select(0, j)))
+        inter = inter.clamp_min(0)
+        union = self.len.index_select(0, i) + self.len.index_select(0, j) - inter
+        return inter / union
+
+    def distance(self, i: Tensor, j: Tensor) -> Tensor:
+        union = (torch.maximum(self.e64.index_select(0, i), self.e64.index_select(0, j))
+                 - torch.minimum(self.s64.index_select(0, i), self.s64.index_select(0, j)))
+        return (self.c64.index_select(0, i) - self.c64.index_select(0, j)).abs() / union
 
 
 def video_extent(snippet_times: Tensor, duration: float | None = None) -> tuple[float, float]:
@@ -246,8 +268,10 @@ def _contextual(seg: Tensor, seg64: Tensor, bk: _Buckets, thr: float, k: int):
         lo.append(l_b)
         hi.append(h_b)
 
+    cols = _Gather(seg)
+
     def key_fn(i: Tensor, j: Tensor):
-        iou = _pair_iou(seg[i], seg[j])
+        iou = cols.iou(i, j)
         return iou, (iou > thr) & (i != j)
 
     return _select(lo, hi, bk.by_start_ids, key_fn, k, True, seg.size(0))
@@ -333,8 +357,10 @@ def _surrounding(seg: Tensor, seg64: Tensor, bk: _Buckets, thr: float, k: int):
         hi.append(left_pos[b])
         ids.append(bk.by_end_ids[b])
 
+    cols = _Gather(seg)
+
     def key_fn(i: Tensor, j: Tensor):
-        d = segment_center_distance(seg[i], seg[j])
+        d = cols.distance(i, j)
         return d, d < thr
 
     return _select(lo, hi, ids, key_fn, k, False, n)
@@ -545,10 +571,8 @@ def proposal_graph(
     # memory directly, with no [3N, D] temporary
     a, b = snippet_ranges(times, torch.stack([start_ctx, seg, end_ctx], 1).view(-1, 2))
     x_ext = features.new_empty(n, 3 * d)
-    if pooling == "max":
-        range_max_pool(features, a, b, out=x_ext.view(3 * n, d))
-    else:
-        x_ext.view(3 * n, d).copy_(range_mean_pool(features, a, b))
+    pool = range_max_pool if pooling == "max" else range_mean_pool
+    pool(features, a, b, out=x_ext.view(3 * n, d))
     x = x_ext[:, d:2 * d].clone()
 
     # --- edges ---------------------------------------------------------------

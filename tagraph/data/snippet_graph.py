@@ -81,23 +81,24 @@ def knn_edges(
             c = r + o
             ok = (c >= 0) & (c < t)
             sim[ok.nonzero().flatten(), c[ok]] = neg
-        val, idx = torch.topk(sim, kk, dim=1)
-        # deterministic ties: rows where the k-th value also occurs outside the
-        # selection are redone with "lowest index first" among the tied values
-        kth = val[:, -1:]
-        n_sel = (val == kth).sum(1)
-        n_all = (sim == kth).sum(1)
-        bad = (n_all > n_sel).nonzero().flatten()
+        # one extra: a tie crosses the selection boundary iff the (k+1)-th value
+        # equals the k-th; only those rows are redone, lowest index first
+        extra = kk + 1 <= t - 1
+        val, idx = torch.topk(sim, kk + 1 if extra else kk, dim=1)
+        if extra:
+            bad = (val[:, kk] == val[:, kk - 1]).nonzero().flatten()
+            val, idx = val[:, :kk].contiguous(), idx[:, :kk].contiguous()
+        else:
+            bad = idx.new_zeros(0)
         if bad.numel() > 0:
             s_b = sim[bad]
-            k_b = kth[bad]
+            k_b = val[bad, -1:]
             greater = s_b > k_b
             need = kk - greater.sum(1, keepdim=True)
             tied = s_b == k_b
             take = greater | (tied & (torch.cumsum(tied.long(), 1) <= need))
             cols = take.nonzero()[:, 1].view(-1, kk)
-            vals = s_b.gather(1, cols)
-            val[bad] = vals
+            val[bad] = s_b.gather(1, cols)
             idx[bad] = cols
         # order inside a row: similarity descending, then lower index
         o1 = torch.sort(idx, dim=1, stable=True).indices

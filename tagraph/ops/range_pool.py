@@ -109,7 +109,8 @@ def range_max_pool(x: Tensor, starts: Tensor, ends: Tensor, *,
     return out
 
 
-def range_mean_pool(x: Tensor, starts: Tensor, ends: Tensor) -> Tensor:
+def range_mean_pool(x: Tensor, starts: Tensor, ends: Tensor, *,
+                    out: Tensor | None = None) -> Tensor:
     r"""Mean of :obj:`x[start:end]` for many half-open snippet ranges at once.
 
     .. math::
@@ -122,19 +123,27 @@ def range_mean_pool(x: Tensor, starts: Tensor, ends: Tensor) -> Tensor:
         x (torch.Tensor): Snippet features of shape :obj:`[T, D]`.
         starts (torch.Tensor): First snippet of each range, shape :obj:`[N]`.
         ends (torch.Tensor): One past the last snippet, shape :obj:`[N]`.
+        out (torch.Tensor, optional): :obj:`[N, D]` tensor to write into.
+            (default: :obj:`None`)
 
     Returns:
         torch.Tensor: Pooled features of shape :obj:`[N, D]`.
     """
     s, e, valid = _ranges(x, starts, ends)
     t, d = x.shape
-    if s.numel() == 0:
-        return x.new_zeros(0, d)
+    n = s.numel()
+    out = _check_out(out, x, n)
+    if n == 0:
+        return out
     acc = torch.float64 if x.dtype in (torch.float32, torch.float64, torch.float16,
                                        torch.bfloat16) else x.dtype
     prefix = x.new_zeros(t + 1, d, dtype=acc)
     torch.cumsum(x.to(acc), dim=0, out=prefix[1:])
-    total = prefix.index_select(0, e) - prefix.index_select(0, s)
     count = (e - s).clamp_min(1).to(acc)[:, None]
-    out = (total / count).to(x.dtype)
-    return out * valid[:, None].to(out.dtype)
+    rows = max(1, _CHUNK_ELEMENTS // max(d, 1))
+    for a in range(0, n, rows):  # chunks keep the float64 temporaries small
+        total = prefix.index_select(0, e[a:a + rows]) - prefix.index_select(0, s[a:a + rows])
+        out[a:a + rows] = total / count[a:a + rows]
+    if not bool(valid.all()):
+        out[~valid] = 0
+    return out

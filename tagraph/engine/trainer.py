@@ -1,0 +1,479 @@
+r"""A generic, method-agnostic training loop.
+
+The :class:`Trainer` knows nothing about temporal action localization: it calls
+``model.training_step(batch) -> (loss, logs)`` on every mini-batch and, when a
+validation loader is given, ``model.validation_step(batch) -> dict`` (averaged
+over the loader). Everything else (seeding, progress bar, device placement,
+gradient clipping, LR scheduling, atomic checkpoints, resume, checkpoint
+selection on a validation metric, non-finite loss detection) lives here once.
+
+Checkpoints (``last.pt`` and ``best.pt`` in :obj:`out_dir`) hold the model,
+optimizer and scheduler states, epoch, global step, the RNG states of
+:mod:`torch`, :mod:`numpy` and :mod:`random`, the history, the best value so far
+and the run's :obj:`config`. They contain only tensors and plain Python values,
+so they load with ``torch.load(..., weights_only=True)``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+__all__ = [
+    "Trainer",
+    "seed_everything",
+    "move_to_device",
+    "load_checkpoint",
+    "ConfigMismatchError",
+    "NonFiniteLossError",
+]
+
+
+class NonFiniteLossError(FloatingPointError):
+    r"""Raised when a training loss is NaN or infinite."""
+
+
+class ConfigMismatchError(ValueError):
+    r"""Raised when a checkpoint's config differs from the current run's config."""
+
+
+def seed_everything(seed: int) -> None:
+    r"""Seeds :mod:`random`, :mod:`numpy` and :mod:`torch` (all devices)."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)  # noqa: NPY002 (global RNG used by user code)
+    torch.manual_seed(seed)
+
+
+def move_to_device(batch: Any, device: torch.device | str) -> Any:
+    r"""Moves a batch (PyG :class:`~torch_geometric.data.Data` / ``Batch``,
+    tensor, or nested list / tuple / dict of those) to :obj:`device`."""
+    if isinstance(batch, Tensor):
+        return batch.to(device)
+    if isinstance(batch, Mapping):
+        return type(batch)({k: move_to_device(v, device) for k, v in batch.items()})
+    if isinstance(batch, tuple) and hasattr(batch, "_fields"):  # namedtuple
+        return type(batch)(*(move_to_device(v, device) for v in batch))
+    if isinstance(batch, (list, tuple)):
+        return type(batch)(move_to_device(v, device) for v in batch)
+    if hasattr(batch, "to") and callable(batch.to):
+        return batch.to(device)
+    return batch
+
+
+def _flatten(cfg: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in cfg.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, Mapping):
+            out.update(_flatten(v, key + "."))
+        else:
+            out[key] = v
+    return out
+
+
+def _config_diff(
+    a: Mapping[str, Any] | None, b: Mapping[str, Any] | None
+) -> dict[str, tuple[Any, Any]]:
+    r"""Returns ``{dotted.key: (value_in_a, value_in_b)}`` for every key whose
+    value differs between two (nested) configs; a missing key reads as
+    ``'<missing>'``."""
+    fa, fb = _flatten(a or {}), _flatten(b or {})
+    missing = "<missing>"
+    diff = {}
+    for key in sorted(set(fa) | set(fb)):
+        va, vb = fa.get(key, missing), fb.get(key, missing)
+        if isinstance(va, tuple):
+            va = list(va)
+        if isinstance(vb, tuple):
+            vb = list(vb)
+        if va != vb:
+            diff[key] = (fa.get(key, missing), fb.get(key, missing))
+    return diff
+
+
+def _format_diff(diff: dict[str, tuple[Any, Any]], names: tuple[str, str]) -> str:
+    lines = [f"  {k}: {names[0]}={a!r}, {names[1]}={b!r}" for k, (a, b) in diff.items()]
+    return "\n".join(lines)
+
+
+def _rng_state() -> dict[str, Any]:
+    name, keys, pos, has_gauss, cached = np.random.get_state()  # noqa: NPY002
+    state: dict[str, Any] = {
+        "torch": torch.get_rng_state(),
+        "numpy": [name, torch.from_numpy(keys.astype(np.int64)), int(pos), int(has_gauss),
+                  float(cached)],
+        "random": list(random.getstate()),
+    }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"].cpu())
+    name, keys, pos, has_gauss, cached = state["numpy"]
+    np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, cached))  # noqa: NPY002
+    version, internal, gauss = state["random"]
+    random.setstate((version, tuple(internal), gauss))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])
+
+
+def _atomic_torch_save(obj: Any, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _atomic_write_text(text: str, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def load_checkpoint(
+    path: str | os.PathLike,
+    model: nn.Module | None = None,
+    *,
+    config: Mapping[str, Any] | None = None,
+    map_location: str | torch.device | None = "cpu",
+    strict_config: bool = True,
+) -> dict[str, Any]:
+    r"""Loads a :class:`Trainer` checkpoint and, if :obj:`model` is given, its weights.
+
+    Args:
+        path (str or os.PathLike): The checkpoint file.
+        model (torch.nn.Module, optional): Model to load the weights into.
+        config (dict, optional): The expected config. When given (or when the
+            model has a ``config`` attribute) and it differs from the
+            checkpoint's, a :class:`ConfigMismatchError` lists the differing
+            keys (a warning instead if :obj:`strict_config=False`).
+            (default: :obj:`None`)
+        map_location: Passed to :func:`torch.load`. (default: :obj:`"cpu"`)
+        strict_config (bool, optional): Raise on config mismatch.
+            (default: :obj:`True`)
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint '{path}' does not exist")
+    ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    if config is None and model is not None:
+        config = getattr(model, "config", None)
+    if config is not None:
+        diff = _config_diff(ckpt.get("config"), config)
+        if diff:
+            msg = (
+                f"checkpoint '{path}' was written with a different config; "
+                f"{len(diff)} key(s) differ:\n" + _format_diff(diff, ("checkpoint", "current"))
+            )
+            if strict_config:
+                raise ConfigMismatchError(msg)
+            import warnings
+
+            warnings.warn(msg, stacklevel=2)
+    if model is not None:
+        model.load_state_dict(ckpt["model"])
+    return ckpt
+
+
+class Trainer:
+    r"""A generic training loop with seeded, resumable, atomic checkpointing.
+
+    The model must implement ``training_step(batch) -> (loss, logs)``, where
+    :obj:`loss` is a scalar tensor and :obj:`logs` a ``dict[str, float]``; it may
+    implement ``validation_step(batch) -> dict[str, float]``.
+
+    .. code-block:: python
+
+        trainer = Trainer(model, torch.optim.SGD(model.parameters(), lr=0.01),
+                          out_dir="runs/pgcn", seed=0, config=cfg)
+        history = trainer.fit(train_loader, epochs=30, val_loader=val_loader,
+                              select="val_loss", mode="min")
+        load_checkpoint("runs/pgcn/best.pt", model)
+
+    Args:
+        model (torch.nn.Module): The model.
+        optimizer (torch.optim.Optimizer): The optimizer.
+        scheduler (optional): An LR scheduler stepped once per epoch
+            (:class:`~torch.optim.lr_scheduler.ReduceLROnPlateau` receives the
+            selection metric). (default: :obj:`None`)
+        device (str or torch.device, optional): Where to train; batches are
+            moved with ``.to(device)``. (default: :obj:`"cpu"`)
+        out_dir (str or os.PathLike, optional): Where ``last.pt``, ``best.pt``
+            and ``metrics.jsonl`` go; nothing is written when :obj:`None`.
+            (default: :obj:`None`)
+        seed (int, optional): Seed of :mod:`random`, :mod:`numpy` and
+            :mod:`torch` at the start of :meth:`fit`. (default: :obj:`0`)
+        grad_clip (float, optional): Max global gradient norm.
+            (default: :obj:`None`)
+        progress (bool, optional): Show a :mod:`tqdm` progress bar.
+            (default: :obj:`True`)
+        config (dict, optional): The run's configuration, stored in every
+            checkpoint and compared on resume. Defaults to ``model.config``
+            when the model has one. (default: :obj:`None`)
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        optimizer: torch.optim.Optimizer,
+        *,
+        scheduler: Any | None = None,
+        device: str | torch.device = "cpu",
+        out_dir: str | os.PathLike | None = None,
+        seed: int = 0,
+        grad_clip: float | None = None,
+        progress: bool = True,
+        config: dict[str, Any] | None = None,
+    ) -> None:
+        self.device = torch.device(device)
+        self.model = model.to(self.device)
+        self.optimizer = optimizer
+        self.scheduler = scheduler
+        self.out_dir = Path(out_dir) if out_dir is not None else None
+        self.seed = seed
+        self.grad_clip = grad_clip
+        self.progress = progress
+        if config is None:
+            config = getattr(model, "config", None)
+        self.config: dict[str, Any] = dict(config) if config is not None else {}
+        self.epoch = 0  # number of completed epochs
+        self.step = 0  # number of optimizer steps taken
+        self.history: list[dict[str, Any]] = []
+        self.best_value: float | None = None
+        self.best_epoch: int | None = None
+
+    def __repr__(self) -> str:
+        return (
+            f"{self.__class__.__name__}({self.model.__class__.__name__}, "
+            f"device={self.device}, out_dir={self.out_dir}, seed={self.seed})"
+        )
+
+    # Checkpoints ------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
+            "epoch": self.epoch,
+            "step": self.step,
+            "rng": _rng_state(),
+            "config": self.config,
+            "history": self.history,
+            "best_value": self.best_value,
+            "best_epoch": self.best_epoch,
+        }
+
+    def save_checkpoint(self, path: str | os.PathLike) -> None:
+        r"""Writes the full training state to :obj:`path` atomically."""
+        _atomic_torch_save(self.state_dict(), Path(path))
+
+    def load_checkpoint(self, path: str | os.PathLike, *, strict_config: bool = True) -> None:
+        r"""Restores the full training state (model, optimizer, scheduler,
+        counters, RNG states, history) from :obj:`path`."""
+        ckpt = load_checkpoint(
+            path, self.model, config=self.config, map_location=self.device,
+            strict_config=strict_config,
+        )
+        self.optimizer.load_state_dict(ckpt["optimizer"])
+        if self.scheduler is not None and ckpt.get("scheduler") is not None:
+            self.scheduler.load_state_dict(ckpt["scheduler"])
+        self.epoch = int(ckpt["epoch"])
+        self.step = int(ckpt["step"])
+        self.history = list(ckpt.get("history", []))
+        self.best_value = ckpt.get("best_value")
+        self.best_epoch = ckpt.get("best_epoch")
+        _set_rng_state(ckpt["rng"])
+
+    # Loops ------------------------------------------------------------------
+    @torch.no_grad()
+    def validate(self, loader: Iterable) -> dict[str, float]:
+        r"""Averages ``model.validation_step`` over :obj:`loader`; keys are
+        prefixed with ``val_``."""
+        if not hasattr(self.model, "validation_step"):
+            raise AttributeError(
+                f"{self.model.__class__.__name__} has no 'validation_step'; pass val_fn instead"
+            )
+        was_training = self.model.training
+        self.model.eval()
+        sums: dict[str, float] = {}
+        n = 0
+        for batch in loader:
+            logs = self.model.validation_step(move_to_device(batch, self.device))
+            for k, v in logs.items():
+                sums[k] = sums.get(k, 0.0) + float(v)
+            n += 1
+        self.model.train(was_training)
+        return {
+            (k if k.startswith("val_") else f"val_{k}"): v / max(n, 1) for k, v in sums.items()
+        }
+
+    def _train_epoch(self, loader: Iterable, epoch: int, epochs: int) -> dict[str, float]:
+        self.model.train()
+        sums: dict[str, float] = {}
+        n = 0
+        iterator = loader
+        bar = None
+        if self.progress:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(loader, desc=f"epoch {epoch + 1}/{epochs}", leave=False, dynamic_ncols=True)
+            iterator = bar
+        for i, batch in enumerate(iterator):
+            batch = move_to_device(batch, self.device)
+            loss, logs = self.model.training_step(batch)
+            if not torch.isfinite(loss.detach()).all():
+                where = ""
+                if self.out_dir is not None and (self.out_dir / "last.pt").exists():
+                    where = f"; the last good checkpoint is kept at '{self.out_dir / 'last.pt'}'"
+                if bar is not None:
+                    bar.close()
+                raise NonFiniteLossError(
+                    f"non-finite loss ({float(loss.detach())}) at epoch {epoch + 1}, "
+                    f"step {self.step + 1} (batch {i + 1} of the epoch){where}"
+                )
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if self.grad_clip is not None:
+                torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.grad_clip)
+            self.optimizer.step()
+            self.step += 1
+            n += 1
+            sums["loss"] = sums.get("loss", 0.0) + float(loss.detach())
+            for k, v in logs.items():
+                if k != "loss":
+                    sums[k] = sums.get(k, 0.0) + float(v)
+            if bar is not None:
+                bar.set_postfix(loss=f"{sums['loss'] / n:.4f}")
+        if bar is not None:
+            bar.close()
+        if n == 0:
+            raise ValueError("the training loader yielded no batches")
+        return {k: v / n for k, v in sums.items()}
+
+    def fit(
+        self,
+        train_loader: Iterable,
+        epochs: int,
+        *,
+        val_loader: Iterable | None = None,
+        val_fn: Callable[[nn.Module], dict[str, float]] | None = None,
+        select: str = "val_loss",
+        mode: str = "min",
+        resume: bool = False,
+    ) -> list[dict[str, Any]]:
+        r"""Trains until :obj:`epochs` epochs are complete.
+
+        Args:
+            train_loader (Iterable): Yields training batches.
+            epochs (int): Total number of epochs (including resumed ones).
+            val_loader (Iterable, optional): Batches for
+                ``model.validation_step``; its averaged logs are recorded as
+                ``val_<key>``. (default: :obj:`None`)
+            val_fn (Callable, optional): ``val_fn(model) -> dict`` called after
+                every epoch (model in eval mode, no grad), e.g. validation mAP.
+                (default: :obj:`None`)
+            select (str, optional): The record key deciding ``best.pt``. With
+                no validation at all, the training ``loss`` is used.
+                (default: :obj:`"val_loss"`)
+            mode (str, optional): :obj:`"min"` or :obj:`"max"`.
+                (default: :obj:`"min"`)
+            resume (bool, optional): Continue from ``out_dir/last.pt`` if it
+                exists. (default: :obj:`False`)
+
+        Returns:
+            The history: one dict per epoch (``epoch``, ``step``, ``lr``,
+            ``loss``, training logs, validation metrics, ``time``).
+        """
+        if mode not in ("min", "max"):
+            raise ValueError(f"'mode' must be 'min' or 'max', got {mode!r}")
+        has_val = val_loader is not None or val_fn is not None
+        if not has_val:
+            select = "loss"
+        last = self.out_dir / "last.pt" if self.out_dir is not None else None
+        if resume and last is None:
+            raise ValueError("resume=True needs an 'out_dir'")
+        if resume and last is not None and last.exists():
+            self.load_checkpoint(last)
+            # Drop metric lines of epochs that never reached a checkpoint.
+            self._rewrite_metrics()
+        else:
+            seed_everything(self.seed)
+            self.epoch, self.step, self.history = 0, 0, []
+            self.best_value, self.best_epoch = None, None
+            if self.out_dir is not None:
+                self._rewrite_metrics()
+
+        for epoch in range(self.epoch, epochs):
+            t0 = time.perf_counter()
+            lr = self.optimizer.param_groups[0]["lr"]
+            record: dict[str, Any] = {"epoch": epoch + 1}
+            record.update(self._train_epoch(train_loader, epoch, epochs))
+            if val_loader is not None:
+                record.update(self.validate(val_loader))
+            if val_fn is not None:
+                was_training = self.model.training
+                self.model.eval()
+                with torch.no_grad():
+                    record.update({k: float(v) for k, v in val_fn(self.model).items()})
+                self.model.train(was_training)
+            if select not in record:
+                raise KeyError(
+                    f"selection metric {select!r} is not among the epoch's records "
+                    f"{sorted(record)}"
+                )
+            if self.scheduler is not None:
+                if isinstance(self.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+                    self.scheduler.step(record[select])
+                else:
+                    self.scheduler.step()
+            record.update(step=self.step, lr=lr, time=time.perf_counter() - t0)
+            value = float(record[select])
+            improved = math.isfinite(value) and (
+                self.best_value is None
+                or (value < self.best_value if mode == "min" else value > self.best_value)
+            )
+            if improved:
+                self.best_value, self.best_epoch = value, epoch + 1
+            record["best_epoch"] = self.best_epoch
+            self.epoch = epoch + 1
+            self.history.append(record)
+            if self.out_dir is not None:
+                self.save_checkpoint(self.out_dir / "last.pt")
+                if improved:
+                    self.save_checkpoint(self.out_dir / "best.pt")
+                with open(self.out_dir / "metrics.jsonl", "a") as f:
+                    f.write(json.dumps(record) + "\n")
+        return self.history
+
+    def _rewrite_metrics(self) -> None:
+        assert self.out_dir is not None
+        text = "".join(json.dumps(r) + "\n" for r in self.history)
+        _atomic_write_text(text, self.out_dir / "metrics.jsonl")

@@ -1,5 +1,7 @@
-"""tagraph.models: P-GCN and baselines."""
+"""tagraph.models: P-GCN, weakly-supervised models and baselines."""
 
+from tagraph.models.ecm import ECM
+from tagraph.models.grn import GRN, GRN_DEFAULTS
 from tagraph.models.pgcn import (
     PGCN,
     PGCNBranch,
@@ -8,6 +10,7 @@ from tagraph.models.pgcn import (
     fuse_streams,
     regression_stats,
 )
+from tagraph.models.wtal import WeaklySupervisedTAL, detection_records
 
 __all__ = [
     "PGCN",
@@ -16,4 +19,9 @@ __all__ = [
     "detections_from_scores",
     "fuse_streams",
     "regression_stats",
+    "GRN",
+    "GRN_DEFAULTS",
+    "ECM",
+    "WeaklySupervisedTAL",
+    "detection_records",
 ]

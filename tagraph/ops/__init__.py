@@ -1,5 +1,14 @@
 """Segment operations: tIoU, NMS / soft-NMS, range pooling (torch only)."""
 
+from tagraph.ops.cas import (
+    CASDetectionConfig,
+    CASDetections,
+    cas_segments,
+    cas_to_detections,
+    grouped_nms,
+    select_classes,
+    threshold_range,
+)
 from tagraph.ops.nms import batched_nms, nms, soft_nms
 from tagraph.ops.range_pool import range_max_pool, range_mean_pool
 from tagraph.ops.segment_iou import (
@@ -19,4 +28,11 @@ __all__ = [
     "batched_nms",
     "range_max_pool",
     "range_mean_pool",
+    "CASDetectionConfig",
+    "CASDetections",
+    "cas_segments",
+    "cas_to_detections",
+    "grouped_nms",
+    "select_classes",
+    "threshold_range",
 ]

@@ -1,0 +1,270 @@
+"""ECM: equivalent classification mapping (pre- and post-classification streams)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from tagraph.models.wtal import WeaklySupervisedTAL, batch_vectors
+from tagraph.nn.mil import normalized_ce_loss, topk_mean_pool
+from tagraph.nn.temporal_conv import TemporalConv, temporal_edges
+from tagraph.ops.cas import CASDetectionConfig, threshold_range
+
+__all__ = ["ECM", "group_aggregate", "minmax_normalize"]
+
+
+def _ecm_detection() -> CASDetectionConfig:
+    # THUMOS14 settings of the paper / issue: softmax(pre) >= 0.25,
+    # thresholds 0.01:0.025:0.2 on the min-max normalised CAS, lambda 0.4,
+    # gamma 0.15, NMS 0.6.
+    return CASDetectionConfig(
+        class_threshold=0.25, thresholds=threshold_range(0.01, 0.2, 0.025), outer_lambda=0.4,
+        gamma=0.15, nms_method="hard", iou_threshold=0.6,
+    )
+
+
+def minmax_normalize(cas: Tensor, batch: Tensor, num_graphs: int) -> Tensor:
+    r"""Per video and class :math:`(x - m) / (M - m)` with :math:`M, m` the ReLU
+    of the max / min over the video (a range :math:`\leq 0` divides by 1), as
+    the official ECM post-processing."""
+    c = cas.size(1)
+    idx = batch.unsqueeze(-1).expand_as(cas)
+    mx = cas.new_full((num_graphs, c), float("-inf")).scatter_reduce(0, idx, cas, "amax")
+    mn = cas.new_full((num_graphs, c), float("inf")).scatter_reduce(0, idx, cas, "amin")
+    mx, mn = mx.clamp(min=0), mn.clamp(min=0)
+    delta = mx - mn
+    delta = torch.where(delta > 0, delta, torch.ones_like(delta))
+    return (cas - mn[batch]) / delta[batch]
+
+
+def group_aggregate(
+    weights: Tensor, x: Tensor, node: Tensor, owner: Tensor, local: Tensor,
+    num_owners: int, groups: int = 3,
+) -> Tensor:
+    r"""Weighted sums of snippet features in interleaved temporal groups,
+
+    .. math::
+        \mathbf{f}_{o,c,g} = \sum_{m:\, \mathrm{owner}(m) = o,\ t_m \equiv g
+        \ (\mathrm{mod}\ G)} w_{m,c}\, \mathbf{x}_{\mathrm{node}(m)},
+
+    for all owners (videos, or (video, class) pairs), classes and groups at
+    once, as one sparse-dense product (:obj:`nnz = M C`).
+
+    Args:
+        weights (torch.Tensor): Row weights :obj:`[M, C]`.
+        x (torch.Tensor): Snippet features :obj:`[N, D]`.
+        node (torch.Tensor): Snippet of each row, :obj:`[M]`.
+        owner (torch.Tensor): Owner of each row, :obj:`[M]`.
+        local (torch.Tensor): Snippet index within its video, :obj:`[M]`.
+        num_owners (int): Number of owners :obj:`O`.
+        groups (int, optional): :obj:`G`. (default: :obj:`3`)
+
+    Returns:
+        torch.Tensor: :obj:`[O * C * G, D]`, row :obj:`(o * C + c) * G + g`.
+    """
+    m, c = weights.shape
+    cls = torch.arange(c, device=x.device)
+    rows = (owner.unsqueeze(-1) * c + cls) * groups + (local % groups).unsqueeze(-1)
+    cols = node.unsqueeze(-1).expand(m, c)
+    mat = torch.sparse_coo_tensor(
+        torch.stack([rows.reshape(-1), cols.reshape(-1)]), weights.reshape(-1),
+        (num_owners * c * groups, x.size(0)), check_invariants=False,
+    )
+    return torch.sparse.mm(mat, x)
+
+
+class ECM(WeaklySupervisedTAL):
+    r"""Equivalent Classification Mapping from the "Equivalent Classification
+    Mapping for Weakly Supervised Temporal Action Localization" paper (Yang et
+    al., TPAMI; facts from the paper and the official code
+    VividLe/Equivalent-Classification-Mapping).
+
+    A shared backbone :math:`f` (two :class:`~tagraph.nn.TemporalConv` layers
+    with kernel 3, LeakyReLU, dropout 0.5) and one classifier
+    :math:`\mathbf{W}` (no bias) serve two streams:
+
+    * pre-classification: :math:`\mathrm{CAS} = \mathbf{W} f(\mathbf{x})`,
+      video logits = top-:math:`k` mean (:math:`k = T / 8`);
+    * weight transition :math:`w = \sigma(\mathrm{Linear}_{C \to C}(\mathrm{CAS}))`;
+    * post-classification: for every class :math:`c`, the features are summed
+      with weights :math:`w_{\cdot c}` in :math:`G = 3` interleaved groups
+      (:func:`group_aggregate`); the 3-step sequence passes through the same
+      backbone, is scored by row :math:`c` of :math:`\mathbf{W}` and averaged
+      over the groups;
+    * background stream (training): the features times :math:`1 - w_{\cdot c}`
+      for each ground-truth class :math:`c`, through the post stream.
+
+    Loss: normalised CE(pre) + CE(post) + :obj:`consistency_weight` (0.05) MSE(pre,
+    post) + :obj:`agg_weight` (5 THUMOS14, 1 ActivityNet) aggregation
+    consistency: softmax over [post logits, background logits] (:math:`2C`
+    entries, the background entries of non-ground-truth classes being the
+    mean over the video's ground-truth runs), BCE pushing the ground-truth
+    entries to 1 and their background entries to 0.
+
+    Inference: video scores softmax(pre), CAS min-max normalised per video
+    (:func:`minmax_normalize`), then :attr:`detection_config` (classes with
+    score :math:`\geq 0.25`, thresholds 0.01:0.025:0.2, :math:`\lambda = 0.4`,
+    :math:`\gamma = 0.15`, NMS 0.6).
+
+    With :obj:`post_stream=False` only the pre-classification stream is
+    trained (the ablation "pre-classification stream alone").
+
+    Args:
+        in_channels (int): Feature size :math:`D`.
+        num_classes (int): Number of classes :math:`C`.
+        hidden_channels (int, optional): Backbone width. (default: :obj:`2048`)
+        dropout (float, optional): Backbone dropout. (default: :obj:`0.5`)
+        offsets (Sequence[int], optional): Temporal offsets of the backbone
+            layers (edge types of the snippet graph). (default: :obj:`(-1, 1)`)
+        groups (int, optional): Interleaved groups :math:`G`. (default: :obj:`3`)
+        topk_ratio (int, optional): :math:`k = T / r`. (default: :obj:`8`)
+        consistency_weight (float, optional): (default: :obj:`0.05`)
+        agg_weight (float, optional): (default: :obj:`5.0`)
+        post_stream (bool, optional): Train the post-classification and
+            background streams. (default: :obj:`True`)
+        detection_config (CASDetectionConfig, optional): Post-processing.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        num_classes: int,
+        hidden_channels: int = 2048,
+        dropout: float = 0.5,
+        offsets: Sequence[int] = (-1, 1),
+        groups: int = 3,
+        topk_ratio: int = 8,
+        consistency_weight: float = 0.05,
+        agg_weight: float = 5.0,
+        post_stream: bool = True,
+        detection_config: CASDetectionConfig | None = None,
+    ) -> None:
+        super().__init__(detection_config or _ecm_detection())
+        self.in_channels, self.num_classes = in_channels, num_classes
+        self.hidden_channels = hidden_channels
+        self.offsets = tuple(int(o) for o in offsets)
+        self.groups, self.topk_ratio = groups, topk_ratio
+        self.consistency_weight, self.agg_weight = consistency_weight, agg_weight
+        self.post_stream = post_stream
+        self.conv1 = TemporalConv(in_channels, hidden_channels, self.offsets)
+        self.conv2 = TemporalConv(hidden_channels, hidden_channels, self.offsets)
+        self.dropout = nn.Dropout(dropout)
+        self.classifier = nn.Linear(hidden_channels, num_classes, bias=False)
+        self.attention = nn.Linear(num_classes, num_classes)
+
+    def reset_parameters(self) -> None:
+        for m in (self.conv1, self.conv2, self.classifier, self.attention):
+            m.reset_parameters()
+
+    def __repr__(self) -> str:
+        return (f"{self.__class__.__name__}({self.in_channels}, {self.num_classes}, "
+                f"hidden_channels={self.hidden_channels}, post_stream={self.post_stream})")
+
+    def backbone(self, x: Tensor, edge_index: Tensor, edge_type: Tensor) -> Tensor:
+        h = F.leaky_relu(self.conv1(x, edge_index, edge_type))
+        h = F.leaky_relu(self.conv2(h, edge_index, edge_type))
+        return self.dropout(h)
+
+    def _post_scores(self, feats: Tensor, num_owners: int) -> Tensor:
+        # feats: [O * C * G, D] groups of each (owner, class) as a G-step sequence.
+        c, g = self.num_classes, self.groups
+        ptr = torch.arange(0, num_owners * c * g + 1, g, device=feats.device)
+        ei, et = temporal_edges(ptr, self.offsets)
+        h = self.backbone(feats, ei, et).view(num_owners, c, g, -1)
+        scores = (h * self.classifier.weight.view(1, c, 1, -1)).sum(-1)
+        return scores.mean(-1)  # [O, C]
+
+    def forward(self, batch: Any, with_post: bool = True,
+                with_background: bool = False) -> dict[str, Tensor]:
+        r"""Outputs :obj:`cas` :obj:`[N, C]`, :obj:`pre` :obj:`[B, C]` (logits) and,
+        with the post stream, :obj:`post` :obj:`[B, C]`, :obj:`w` :obj:`[N, C]`,
+        and with the background stream :obj:`bg` :obj:`[P, C]` for the
+        (video, ground-truth class) pairs :obj:`bg_pairs` :obj:`[2, P]`."""
+        b, ptr, num_graphs = batch_vectors(batch)
+        x = batch.x
+        ei, et = self.temporal_graph(batch, self.offsets)
+        cas = self.classifier(self.backbone(x, ei, et))
+        out = {"cas": cas, "pre": topk_mean_pool(cas, b, self.topk_ratio, num_graphs=num_graphs)}
+        if not (self.post_stream and with_post):
+            return out
+        w = torch.sigmoid(self.attention(cas))
+        n = x.size(0)
+        node = torch.arange(n, device=x.device)
+        local = node - ptr[:-1][b]
+        agg = group_aggregate(w, x, node, b, local, num_graphs, self.groups)
+        out["post"] = self._post_scores(agg, num_graphs)
+        out["w"] = w
+        if with_background:
+            y = batch.y
+            vid, cls = (y > 0).nonzero(as_tuple=True)  # one (video, GT class) pair each
+            counts = ptr[1:] - ptr[:-1]
+            rep = counts[vid]
+            pair = torch.repeat_interleave(torch.arange(vid.numel(), device=x.device), rep)
+            # nodes of each pair's video, in order
+            start = torch.repeat_interleave(ptr[:-1][vid], rep)
+            offs = torch.arange(int(rep.sum()), device=x.device) - torch.repeat_interleave(
+                torch.cumsum(rep, 0) - rep, rep)
+            nodes = start + offs
+            wb = w[nodes] * (1.0 - w[nodes, cls[pair]]).unsqueeze(-1)
+            agg_bg = group_aggregate(wb, x, nodes, pair, offs, vid.numel(), self.groups)
+            out["bg"] = self._post_scores(agg_bg, vid.numel())  # [P, C]
+            out["bg_pairs"] = torch.stack([vid, cls])
+        return out
+
+    def aggregation_consistency(self, post: Tensor, bg: Tensor, pairs: Tensor, y: Tensor
+                                ) -> Tensor:
+        vid, cls = pairs
+        bsz, c = post.shape
+        if vid.numel() == 0:
+            return post.sum() * 0.0
+        cnt = torch.bincount(vid, minlength=bsz).clamp(min=1).to(post.dtype)
+        bg_mean = post.new_zeros(bsz, c).index_add_(0, vid, bg) / cnt.unsqueeze(-1)
+        bg_collect = bg_mean.index_put((vid, cls), bg[torch.arange(vid.numel()), cls])
+        prob = torch.softmax(torch.cat([post, bg_collect], -1), -1)
+        p_act = prob[vid, cls].clamp(1e-7, 1 - 1e-7)
+        p_bg = prob[vid, c + cls].clamp(1e-7, 1 - 1e-7)
+        per_entry = torch.cat([-torch.log(p_act), -torch.log1p(-p_bg)])
+        owner = torch.cat([vid, vid])
+        # BCE mean over each video's 2 G_b entries, then mean over videos.
+        per_video = post.new_zeros(bsz).index_add_(0, owner, per_entry)
+        has = torch.bincount(vid, minlength=bsz) > 0
+        return (per_video[has] / (2 * cnt[has])).mean()
+
+    def training_step(self, batch: Any) -> tuple[Tensor, dict[str, float]]:
+        self.check_batch(batch)
+        keep = self.labeled(batch)
+        y = batch.y.to(batch.x.dtype)
+        if not bool(keep.all()):
+            y = y * keep.unsqueeze(-1).to(y.dtype)  # unlabeled: no GT pairs, no CE term
+        out = self.forward(batch, with_background=self.post_stream)
+        kk = keep
+        if not bool(kk.any()):
+            zero = out["cas"].sum() * 0.0
+            return zero, {"loss_pre": 0.0}
+        loss_pre = normalized_ce_loss(out["pre"][kk], y[kk])
+        logs = {"loss_pre": float(loss_pre.detach())}
+        loss = loss_pre
+        if self.post_stream:
+            loss_post = normalized_ce_loss(out["post"][kk], y[kk])
+            loss_cons = F.mse_loss(out["pre"][kk], out["post"][kk])
+            loss_agg = self.aggregation_consistency(out["post"], out["bg"], out["bg_pairs"], y)
+            loss = (loss + loss_post + self.consistency_weight * loss_cons
+                    + self.agg_weight * loss_agg)
+            logs.update(loss_post=float(loss_post.detach()), loss_cons=float(loss_cons.detach()),
+                        loss_agg=float(loss_agg.detach()))
+        return loss, logs
+
+    @torch.no_grad()
+    def validation_step(self, batch: Any) -> dict[str, float]:
+        loss, logs = self.training_step(batch)
+        return {"loss": float(loss), **logs}
+
+    def localization_outputs(self, batch: Any) -> tuple[Tensor, Tensor, Tensor | None]:
+        b, _, num_graphs = batch_vectors(batch)
+        out = self.forward(batch, with_post=False)
+        cas = minmax_normalize(out["cas"], b, num_graphs)
+        return cas, torch.softmax(out["pre"], -1), None

@@ -1,0 +1,255 @@
+"""GRN: graph-Laplacian regularised class activations with a learned semantic affinity."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from tagraph.models.wtal import WeaklySupervisedTAL, batch_vectors
+from tagraph.nn.graph_laplacian import GraphLaplacianRegularization
+from tagraph.nn.mil import segment_mean_pool, video_bce_loss
+from tagraph.nn.temporal_conv import temporal_edges
+from tagraph.ops.cas import CASDetectionConfig, threshold_range
+
+__all__ = ["GRN", "GRN_DEFAULTS"]
+
+#: Hyper-parameters the paper leaves open, chosen on a validation split carved
+#: from the training videos of the synthetic THUMOS-like dataset
+#: (``benchmarks/wtal_table.py --select grn``); see :class:`GRN`.
+GRN_DEFAULTS: dict[str, Any] = dict(
+    hidden_channels=512,
+    embed_channels=(256, 128, 32),
+    epsilon=0.5,
+    mu=1.0,
+    lam=1.0,
+    tau_high=0.7,
+    tau_low=0.1,
+    window=2,
+    affinity_warmup=100,
+)
+
+
+def _grn_detection() -> CASDetectionConfig:
+    # As the paper: classes with video score > 0.1, thresholded refined CAS,
+    # proposal score = mean refined score inside, NMS 0.5.
+    return CASDetectionConfig(
+        class_threshold=0.1, thresholds=threshold_range(0.1, 0.95, 0.1), outer_lambda=0.0,
+        gamma=0.0, nms_method="hard", iou_threshold=0.5,
+    )
+
+
+class _Stream(nn.Module):
+    def __init__(self, in_channels: int, num_classes: int, hidden: int,
+                 embed: Sequence[int], regularize: bool) -> None:
+        super().__init__()
+        self.cam = nn.Sequential(
+            nn.Linear(in_channels, hidden), nn.ReLU(), nn.Linear(hidden, num_classes)
+        )
+        self.embed: nn.Module | None = None
+        if regularize:
+            layers: list[nn.Module] = []
+            dims = [in_channels, *embed]
+            for i in range(len(embed)):
+                layers.append(nn.Linear(dims[i], dims[i + 1]))
+                if i < len(embed) - 1:
+                    layers += [nn.BatchNorm1d(dims[i + 1]), nn.ReLU()]
+            self.embed = nn.Sequential(*layers)
+
+
+class GRN(WeaklySupervisedTAL):
+    r"""The Graph Regularization Network from the "Graph Regularization Network
+    with Semantic Affinity for Weakly-Supervised Temporal Action Localization"
+    paper (Park et al., ICIP 2019; no official code, this is a reimplementation
+    from the paper).
+
+    Per stream (RGB and Flow: the two halves of :obj:`x`), a class activation
+    module :math:`\mathbf{s} = \sigma(\mathrm{FC}(\mathrm{ReLU}(\mathrm{FC}_{512}(\mathbf{x}))))`
+    and an embedding network :math:`\mathbf{e}` (3 layers, BN + ReLU between,
+    L2-normalised output) give a semantic affinity on the snippet graph's
+    edges and the regularised CAS
+
+    .. math::
+        A_{ij} = \exp\!\Big(-\frac{\|\mathbf{e}_i - \mathbf{e}_j\|^2}{2\epsilon^2}\Big),
+        \qquad \hat{\mathbf{s}} = (\mathbf{I} + \mu \mathbf{L})^{-1} \mathbf{s},
+        \quad \mathbf{L} = \mathbf{D} - \mathbf{A}
+
+    (:class:`~tagraph.nn.GraphLaplacianRegularization`, gradients into both
+    modules by implicit differentiation). Training loss
+    :math:`\mathcal{L}_{aff} + \lambda \mathcal{L}_{cls}`: BCE of the
+    average-pooled :math:`\hat{\mathbf{s}}` against the video labels, and the
+    mean squared error between :math:`A_{ij}` and :math:`A^*_{ij} =
+    [\ell_i = \ell_j]` on edges between confident snippets (:math:`\ell_i` = the
+    best ground-truth class if its score > :math:`\tau_h`, background if all
+    ground-truth classes score < :math:`\tau_l`), into the affinity module
+    only. The affinity module is frozen (learning rate 0) for the first
+    :obj:`affinity_warmup` training steps.
+
+    Graph: the batch's edges (e.g. :func:`tagraph.data.snippet_graph` with a
+    temporal window and semantic kNN) or, when it has none, temporal edges
+    within :obj:`window` snippets.
+
+    Inference: :math:`\hat{\mathbf{s}} = \alpha \hat{\mathbf{s}}_{RGB} +
+    (1 - \alpha) \hat{\mathbf{s}}_{Flow}`, video scores = its average, classes
+    with video score > 0.1, thresholded refined CAS, proposal score = mean
+    inside, NMS 0.5 (:attr:`detection_config`).
+
+    With :obj:`regularize=False` it is the same network without the
+    regularisation (and affinity) module: the paper's ablation.
+
+    Open hyper-parameters (:data:`GRN_DEFAULTS`, chosen on validation):
+    :math:`\epsilon`, :math:`\mu`, :math:`\lambda`, :math:`\tau_h`,
+    :math:`\tau_l`, the neighbourhood and the embedding size.
+
+    Args:
+        in_channels (int): Feature size :math:`D` (both streams).
+        num_classes (int): Number of classes :math:`C`.
+        streams (int, optional): Split :obj:`x` into this many equal streams.
+            (default: :obj:`2`)
+        regularize (bool, optional): Use the regularisation module. (default: :obj:`True`)
+        alpha (float, optional): RGB weight of the fusion. (default: :obj:`0.5`)
+        detection_config (CASDetectionConfig, optional): Post-processing.
+        **kwargs: Overrides of :data:`GRN_DEFAULTS` (:obj:`hidden_channels`,
+            :obj:`embed_channels`, :obj:`epsilon`, :obj:`mu`, :obj:`lam`,
+            :obj:`tau_high`, :obj:`tau_low`, :obj:`window`, :obj:`affinity_warmup`)
+            and :obj:`solver` of the regulariser.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        num_classes: int,
+        streams: int = 2,
+        regularize: bool = True,
+        alpha: float = 0.5,
+        detection_config: CASDetectionConfig | None = None,
+        solver: str = "auto",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(detection_config or _grn_detection())
+        unknown = set(kwargs) - set(GRN_DEFAULTS)
+        if unknown:
+            raise TypeError(f"GRN: unknown arguments {sorted(unknown)}")
+        hp = {**GRN_DEFAULTS, **kwargs}
+        if in_channels % streams:
+            raise ValueError(f"GRN: in_channels {in_channels} not divisible by {streams} streams")
+        self.in_channels, self.num_classes, self.streams = in_channels, num_classes, streams
+        self.regularize, self.alpha = regularize, float(alpha)
+        self.hp = hp
+        d = in_channels // streams
+        self.stream = nn.ModuleList([
+            _Stream(d, num_classes, hp["hidden_channels"], hp["embed_channels"], regularize)
+            for _ in range(streams)
+        ])
+        self.glr = GraphLaplacianRegularization(mu=hp["mu"], solver=solver)
+        self.register_buffer("step", torch.zeros((), dtype=torch.long))
+
+    def reset_parameters(self) -> None:
+        for m in self.modules():
+            if m is not self and hasattr(m, "reset_parameters"):
+                m.reset_parameters()
+        self.step.zero_()
+
+    def __repr__(self) -> str:
+        return (f"{self.__class__.__name__}({self.in_channels}, {self.num_classes}, "
+                f"streams={self.streams}, regularize={self.regularize}, mu={self.hp['mu']})")
+
+    # ---------------------------------------------------------------- forward
+    def graph(self, batch: Any) -> Tensor:
+        ei = getattr(batch, "edge_index", None)
+        if ei is not None and ei.numel() > 0:
+            return ei
+        _, ptr, _ = batch_vectors(batch)
+        w = int(self.hp["window"])
+        offsets = [o for o in range(-w, w + 1) if o != 0]
+        return temporal_edges(ptr, offsets)[0]
+
+    def forward(self, batch: Any, train_affinity: bool = True) -> dict[str, list[Tensor]]:
+        r"""Per stream: CAS :obj:`s`, edge affinities :obj:`a` (or :obj:`None`) and
+        refined CAS :obj:`s_hat`, all :obj:`[N, C]` / :obj:`[E]`."""
+        b, _, _ = batch_vectors(batch)
+        xs = batch.x.chunk(self.streams, dim=-1)
+        ei = self.graph(batch) if self.regularize else None
+        out: dict[str, list[Any]] = {"s": [], "a": [], "s_hat": []}
+        eps2 = 2.0 * float(self.hp["epsilon"]) ** 2
+        for x, st in zip(xs, self.stream):
+            s = torch.sigmoid(st.cam(x))
+            a = None
+            s_hat = s
+            if st.embed is not None and ei is not None:
+                with torch.set_grad_enabled(torch.is_grad_enabled() and train_affinity):
+                    e = F.normalize(st.embed(x), dim=-1)
+                    a = torch.exp(-(e[ei[0]] - e[ei[1]]).pow(2).sum(-1) / eps2)
+                s_hat = self.glr(s, ei, a, b)
+            out["s"].append(s)
+            out["a"].append(a)
+            out["s_hat"].append(s_hat)
+        out["edge_index"] = [ei]
+        return out
+
+    def affinity_targets(self, s: Tensor, y: Tensor, batch: Tensor, edge_index: Tensor
+                         ) -> tuple[Tensor, Tensor]:
+        r"""Edge targets :math:`A^*` and the mask of edges between confident snippets."""
+        gt = y[batch] > 0  # [N, C]
+        s_gt = torch.where(gt, s, torch.full_like(s, -1.0))
+        best, label = s_gt.max(-1)
+        s_low = torch.where(gt, s, torch.full_like(s, 2.0)).amin(-1)
+        fg = best > self.hp["tau_high"]
+        bg = (s_low < self.hp["tau_low"]) & ~fg
+        label = torch.where(bg, torch.full_like(label, s.size(1)), label)
+        conf = fg | bg
+        src, dst = edge_index[0], edge_index[1]
+        mask = conf[src] & conf[dst]
+        target = (label[src] == label[dst]).to(s.dtype)
+        return target, mask
+
+    def training_step(self, batch: Any) -> tuple[Tensor, dict[str, float]]:
+        self.check_batch(batch)
+        keep = self.labeled(batch)
+        train_aff = int(self.step) >= int(self.hp["affinity_warmup"])
+        self.step += 1
+        out = self.forward(batch, train_affinity=train_aff)
+        b, _, num_graphs = batch_vectors(batch)
+        y = batch.y.to(batch.x.dtype)
+        loss_cls = batch.x.new_zeros(())
+        loss_aff = batch.x.new_zeros(())
+        for s, a, s_hat in zip(out["s"], out["a"], out["s_hat"]):
+            v = segment_mean_pool(s_hat, b, num_graphs)
+            if bool(keep.any()):
+                loss_cls = loss_cls + video_bce_loss(v[keep], y[keep])
+            if a is not None and train_aff:
+                target, mask = self.affinity_targets(s.detach(), y, b, out["edge_index"][0])
+                mask = mask & keep[b[out["edge_index"][0][1]]]
+                if bool(mask.any()):
+                    loss_aff = loss_aff + F.mse_loss(a[mask], target[mask])
+        loss = loss_aff + float(self.hp["lam"]) * loss_cls
+        return loss, {"loss_cls": float(loss_cls.detach()), "loss_aff": float(loss_aff.detach())}
+
+    @torch.no_grad()
+    def validation_step(self, batch: Any) -> dict[str, float]:
+        loss, logs = self.training_step_eval(batch)
+        return {"loss": float(loss), **logs}
+
+    def training_step_eval(self, batch: Any) -> tuple[Tensor, dict[str, float]]:
+        step = self.step.clone()
+        try:
+            return self.training_step(batch)
+        finally:
+            self.step.copy_(step)
+
+    def refined_cas(self, batch: Any) -> Tensor:
+        r"""The fused refined CAS :math:`\alpha \hat{s}_{RGB} + (1 - \alpha)\hat{s}_{Flow}`."""
+        s_hat = self.forward(batch)["s_hat"]
+        if len(s_hat) == 1:
+            return s_hat[0]
+        if len(s_hat) == 2:
+            return self.alpha * s_hat[0] + (1.0 - self.alpha) * s_hat[1]
+        return torch.stack(s_hat).mean(0)
+
+    def localization_outputs(self, batch: Any) -> tuple[Tensor, Tensor, Tensor | None]:
+        cas = self.refined_cas(batch)
+        b, _, num_graphs = batch_vectors(batch)
+        return cas, segment_mean_pool(cas, b, num_graphs), None

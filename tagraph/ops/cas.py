@@ -1,0 +1,377 @@
+"""Class activation sequences (CAS) -> scored, non-maximum-suppressed detections.
+
+One vectorised implementation for every weakly supervised method (GRN, ECM,
+BackTAL, ISSF), configured per method by :class:`CASDetectionConfig`: no loop
+over videos, classes, thresholds or snippets.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+import torch
+from torch import Tensor
+
+__all__ = [
+    "CASDetectionConfig",
+    "CASDetections",
+    "cas_segments",
+    "cas_to_detections",
+    "grouped_nms",
+    "select_classes",
+    "threshold_range",
+]
+
+
+def threshold_range(start: float, stop: float, step: float) -> tuple[float, ...]:
+    r"""Thresholds :obj:`start, start + step, ...` below :obj:`stop` (like
+    :func:`numpy.arange`, without its floating-point drift)."""
+    n = max(0, math.ceil((stop - start) / step - 1e-9))
+    return tuple(round(start + i * step, 10) for i in range(n))
+
+
+@dataclass
+class CASDetectionConfig:
+    r"""How a method turns its class activation sequence into detections.
+
+    Args:
+        class_threshold (float): Keep the classes whose video score is
+            :math:`\geq` this. (default: :obj:`0.1`)
+        top1_fallback (bool): Keep the best class of a video where no class
+            passes. (default: :obj:`True`)
+        thresholds (Sequence[float]): Activation thresholds; every run of
+            consecutive snippets with activation :math:`\geq` a threshold is a
+            candidate. (default: :obj:`(0.5,)`)
+        outer_lambda (float): Margin :math:`\lambda`: the outer score is the mean
+            CAS over :math:`\lceil \lambda L \rceil` snippets on each side of a
+            candidate of :math:`L` snippets, clipped to the video.
+            (default: :obj:`0.25`)
+        gamma (float): Weight :math:`\gamma` of the video score in the candidate
+            score :math:`\mathrm{inner} - \mathrm{outer} + \gamma\,v_c`.
+            (default: :obj:`0.2`)
+        nms_method (str): :obj:`"hard"`, :obj:`"gaussian"` or :obj:`"linear"`.
+            (default: :obj:`"hard"`)
+        iou_threshold (float): Hard NMS: suppress overlaps above it; soft: only
+            overlaps above it decay. (default: :obj:`0.5`)
+        sigma (float): Gaussian soft-NMS width. (default: :obj:`0.5`)
+        soft_score_threshold (float): Soft-NMS drops scores below it.
+            (default: :obj:`1e-3`)
+        min_length (int): Minimum candidate length in snippets. (default: :obj:`1`)
+        max_per_video (int, optional): Keep the best detections per video.
+            (default: :obj:`None`)
+    """
+
+    class_threshold: float = 0.1
+    top1_fallback: bool = True
+    thresholds: Sequence[float] = field(default_factory=lambda: (0.5,))
+    outer_lambda: float = 0.25
+    gamma: float = 0.2
+    nms_method: str = "hard"
+    iou_threshold: float = 0.5
+    sigma: float = 0.5
+    soft_score_threshold: float = 1e-3
+    min_length: int = 1
+    max_per_video: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.nms_method not in ("hard", "gaussian", "linear"):
+            raise ValueError(
+                f"CASDetectionConfig: unknown nms_method '{self.nms_method}' "
+                "(hard, gaussian or linear)"
+            )
+        if len(self.thresholds) == 0:
+            raise ValueError("CASDetectionConfig: 'thresholds' is empty")
+        self.thresholds = tuple(float(t) for t in self.thresholds)
+
+
+class CASDetections(NamedTuple):
+    r"""Detections of a batch: graph index in the batch, class, score, and
+    :obj:`[start, end]` in seconds, one row per detection."""
+
+    batch: Tensor
+    labels: Tensor
+    scores: Tensor
+    segments: Tensor
+
+
+def _ptr(batch: Tensor, num_graphs: int) -> Tensor:
+    counts = torch.bincount(batch, minlength=num_graphs)
+    ptr = torch.zeros(num_graphs + 1, dtype=torch.long, device=batch.device)
+    torch.cumsum(counts, 0, out=ptr[1:])
+    return ptr
+
+
+def select_classes(video_scores: Tensor, threshold: float, top1_fallback: bool = True) -> Tensor:
+    r"""Boolean :obj:`[B, C]` mask of the classes whose video score is
+    :math:`\geq` :obj:`threshold` (plus each video's best class where none passes,
+    if :obj:`top1_fallback`)."""
+    keep = video_scores >= threshold
+    if top1_fallback and keep.numel() > 0:
+        none = ~keep.any(-1)
+        best = video_scores.argmax(-1)
+        keep[none, best[none]] = True
+    return keep
+
+
+def cas_segments(
+    act: Tensor,
+    batch: Tensor,
+    thresholds: Sequence[float] | Tensor,
+    keep: Tensor | None = None,
+    min_length: int = 1,
+    num_graphs: int | None = None,
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    r"""Runs of consecutive snippets whose activation is :math:`\geq` a threshold,
+    for all thresholds, classes and videos at once (run-length encoding of the
+    :obj:`[H, C, N]` mask: a run starts where the previous snippet of the same
+    video is not above threshold and ends where the next one is not).
+
+    Args:
+        act (torch.Tensor): Activations of shape :obj:`[N, C]` (or :obj:`[N, 1]`,
+            class-agnostic, shared by all classes of :obj:`keep`).
+        batch (torch.Tensor): Sorted graph index of each snippet, :obj:`[N]`.
+        thresholds (Sequence[float] or torch.Tensor): :obj:`H` thresholds.
+        keep (torch.Tensor, optional): :obj:`[B, C]` mask of the (video, class)
+            pairs to search. (default: :obj:`None`, all)
+        min_length (int, optional): Minimum run length. (default: :obj:`1`)
+        num_graphs (int, optional): :obj:`B`. (default: :obj:`None`)
+
+    Returns:
+        (torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor): For each run
+        its graph, class, first snippet and one-past-last snippet (global node
+        indices of the batch).
+    """
+    n = act.size(0)
+    device = act.device
+    if num_graphs is None:
+        num_graphs = int(batch.max()) + 1 if n > 0 else 0
+    if keep is not None and act.size(1) == 1:
+        act = act.expand(n, keep.size(1))
+    thr = torch.as_tensor(thresholds, dtype=act.dtype, device=device).flatten()
+    empty = torch.empty(0, dtype=torch.long, device=device)
+    if n == 0 or thr.numel() == 0:
+        return empty, empty, empty, empty
+    ptr = _ptr(batch, num_graphs)
+    local = torch.arange(n, device=device) - ptr[:-1][batch]
+    first = local == 0
+    last = local == (ptr[1:] - ptr[:-1])[batch] - 1
+    above = act.T.unsqueeze(0) >= thr.view(-1, 1, 1)  # [H, C, N]
+    if keep is not None:
+        above &= keep[batch].T.unsqueeze(0)
+    prev = torch.zeros_like(above)
+    prev[..., 1:] = above[..., :-1]
+    prev &= ~first
+    nxt = torch.zeros_like(above)
+    nxt[..., :-1] = above[..., 1:]
+    nxt &= ~last
+    # Row-major order: the i-th start and the i-th end delimit the same run.
+    _, cls, start = (above & ~prev).nonzero(as_tuple=True)
+    end = (above & ~nxt).nonzero(as_tuple=True)[2] + 1
+    if min_length > 1:
+        ok = (end - start) >= min_length
+        cls, start, end = cls[ok], start[ok], end[ok]
+    return batch[start], cls, start, end
+
+
+def _contrast_scores(
+    cas: Tensor, ptr: Tensor, graph: Tensor, cls: Tensor, start: Tensor, end: Tensor,
+    outer_lambda: float,
+) -> Tensor:
+    # Prefix sums per class (float64: exact differences over long videos).
+    cs = torch.zeros(cas.size(0) + 1, cas.size(1), dtype=torch.float64, device=cas.device)
+    torch.cumsum(cas.to(torch.float64), 0, out=cs[1:])
+    length = (end - start).to(torch.float64)
+    inner = (cs[end, cls] - cs[start, cls]) / length
+    margin = torch.ceil(outer_lambda * length - 1e-9).to(torch.long)
+    lo = torch.maximum(start - margin, ptr[graph])
+    hi = torch.minimum(end + margin, ptr[graph + 1])
+    outer_sum = (cs[start, cls] - cs[lo, cls]) + (cs[hi, cls] - cs[end, cls])
+    count = ((start - lo) + (hi - end)).to(torch.float64)
+    outer = torch.where(count > 0, outer_sum / count.clamp(min=1), torch.zeros_like(outer_sum))
+    return inner - outer
+
+
+def grouped_nms(
+    segments: Tensor,
+    scores: Tensor,
+    groups: Tensor,
+    iou_threshold: float,
+    method: str = "hard",
+    sigma: float = 0.5,
+    score_threshold: float = 1e-3,
+) -> tuple[Tensor, Tensor]:
+    r"""(Soft-)NMS within groups (e.g. (video, class) pairs), all groups at once.
+
+    Same results as :func:`tagraph.ops.batched_nms`, but the pairwise tIoU is
+    computed only inside groups (padded to :obj:`[G, m, m]` with :obj:`m` the
+    largest group) instead of over all :obj:`N^2` pairs of the batch. Hard NMS
+    is the fixed point of the greedy recursion; soft-NMS runs its :obj:`m`
+    pick-and-decay steps for all groups in parallel.
+
+    Returns:
+        (torch.Tensor, torch.Tensor): Kept indices (by group, then descending
+        score) and their (decayed) scores.
+    """
+    if method not in ("hard", "gaussian", "linear"):
+        raise ValueError(f"grouped_nms: unknown method '{method}'")
+    device = scores.device
+    n = scores.numel()
+    if n == 0:
+        return torch.empty(0, dtype=torch.long, device=device), scores.new_empty(0)
+    _, gid = torch.unique(groups, return_inverse=True)
+    order = torch.sort(scores, descending=True, stable=True).indices
+    order = order[torch.sort(gid[order], stable=True).indices]
+    g_sorted = gid[order]
+    n_groups = int(g_sorted.max()) + 1
+    counts = torch.bincount(g_sorted, minlength=n_groups)
+    gptr = torch.zeros(n_groups + 1, dtype=torch.long, device=device)
+    torch.cumsum(counts, 0, out=gptr[1:])
+    rank = torch.arange(n, device=device) - gptr[:-1][g_sorted]
+    m = int(counts.max())
+    seg = segments.to(torch.float64).index_select(0, order)
+    pad_seg = seg.new_zeros(n_groups, m, 2)
+    pad_seg[g_sorted, rank] = seg
+    valid = torch.zeros(n_groups, m, dtype=torch.bool, device=device)
+    valid[g_sorted, rank] = True
+    s, e = pad_seg[..., 0], pad_seg[..., 1]
+    inter = (torch.minimum(e[:, :, None], e[:, None, :])
+             - torch.maximum(s[:, :, None], s[:, None, :])).clamp(min=0)
+    length = (e - s).clamp(min=0)
+    union = length[:, :, None] + length[:, None, :] - inter
+    iou = torch.where(union > 0, inter / union.clamp(min=1e-12), torch.zeros_like(union))
+    pair_ok = valid[:, :, None] & valid[:, None, :]
+    if method == "hard":
+        sup = ((iou > iou_threshold) & pair_ok).triu(diagonal=1).to(torch.float32)
+        keep = valid.clone()
+        for _ in range(m + 1):
+            new_keep = valid & (torch.bmm(keep.to(torch.float32).unsqueeze(1), sup)
+                                .squeeze(1) == 0)
+            if torch.equal(new_keep, keep):
+                break
+            keep = new_keep
+        kept_sorted = keep[g_sorted, rank]
+        idx = order[kept_sorted]
+        return idx, scores.index_select(0, idx)
+    cur = scores.new_full((n_groups, m), float("-inf")).to(torch.float64)
+    cur[g_sorted, rank] = scores.index_select(0, order).to(torch.float64)
+    alive = valid.clone()
+    picked_rank = torch.full((n_groups, m), -1, dtype=torch.long, device=device)
+    picked_score = torch.zeros(n_groups, m, dtype=torch.float64, device=device)
+    gi = torch.arange(n_groups, device=device)
+    neg_inf = torch.tensor(float("-inf"), dtype=torch.float64, device=device)
+    for step in range(m):
+        masked = torch.where(alive, cur, neg_inf)
+        best_score, best = masked.max(-1)  # first maximum -> ties by rank
+        go = best_score >= score_threshold
+        if not bool(go.any()):
+            break
+        picked_rank[go, step] = best[go]
+        picked_score[go, step] = best_score[go]
+        alive[gi[go], best[go]] = False
+        alive &= go[:, None]  # a finished group stays finished
+        ov = iou[gi, best]  # [G, m]
+        hit = (ov > iou_threshold) & alive
+        decay = torch.exp(-(ov * ov) / sigma) if method == "gaussian" else 1.0 - ov
+        cur = torch.where(hit, cur * decay, cur)
+    sel = picked_rank >= 0
+    g_idx = gi[:, None].expand(n_groups, m)[sel]
+    flat = gptr[:-1][g_idx] + picked_rank[sel]
+    return order[flat], picked_score[sel].to(scores.dtype)
+
+
+def cas_to_detections(
+    cas: Tensor,
+    video_scores: Tensor,
+    batch: Tensor,
+    pos: Tensor,
+    config: CASDetectionConfig,
+    *,
+    act: Tensor | None = None,
+    snippet_seconds: Tensor | float | None = None,
+    duration: Tensor | None = None,
+) -> CASDetections:
+    r"""Detections from a batch of class activation sequences.
+
+    For the classes kept by :func:`select_classes`, each run of snippets with
+    activation :math:`\geq` one of :obj:`config.thresholds` (see
+    :func:`cas_segments`) becomes a candidate of score
+
+    .. math::
+        \mathrm{mean}_{t \in [s, e)} \mathrm{cas}_{t,c} -
+        \mathrm{mean}_{t \in \mathrm{margins}} \mathrm{cas}_{t,c} + \gamma\,v_c,
+
+    with margins of :math:`\lceil \lambda (e - s) \rceil` snippets on each
+    side clipped to the video (outer score 0 if both are empty). Candidates are
+    then suppressed per (video, class) by :func:`grouped_nms`.
+
+    Times: a candidate covers :obj:`[pos[s] - d/2, pos[e-1] + d/2]` seconds,
+    :math:`d` the snippet spacing (from :obj:`snippet_seconds`, else the
+    video's :obj:`pos`; twice the centre time for a one-snippet video),
+    clipped to :obj:`[0, duration]` when given.
+
+    Args:
+        cas (torch.Tensor): Scores used for the contrast, :obj:`[N, C]`.
+        video_scores (torch.Tensor): Video scores :obj:`[B, C]`.
+        batch (torch.Tensor): Sorted graph index of each snippet, :obj:`[N]`.
+        pos (torch.Tensor): Snippet centre times (s), :obj:`[N]`.
+        config (CASDetectionConfig): Thresholds, contrast, NMS.
+        act (torch.Tensor, optional): What is thresholded, :obj:`[N, C]` or
+            :obj:`[N, 1]`. (default: :obj:`None`, the CAS)
+        snippet_seconds (torch.Tensor or float, optional): Snippet spacing per
+            video :obj:`[B]` or for all. (default: :obj:`None`)
+        duration (torch.Tensor, optional): Video durations (s), :obj:`[B]`.
+
+    Returns:
+        CASDetections: Graph index, class, score and segment of each detection.
+    """
+    if cas.dim() != 2 or cas.size(0) != batch.numel() or pos.numel() != batch.numel():
+        raise ValueError(
+            f"cas_to_detections: 'cas' {list(cas.shape)}, 'batch' {list(batch.shape)} and "
+            f"'pos' {list(pos.shape)} must describe the same N snippets"
+        )
+    num_graphs = video_scores.size(0)
+    ptr = _ptr(batch, num_graphs)
+    keep = select_classes(video_scores, config.class_threshold, config.top1_fallback)
+    graph, cls, start, end = cas_segments(
+        cas if act is None else act, batch, config.thresholds, keep, config.min_length,
+        num_graphs,
+    )
+    score = _contrast_scores(cas, ptr, graph, cls, start, end, config.outer_lambda)
+    score = score + config.gamma * video_scores.to(torch.float64)[graph, cls]
+
+    # Snippet spacing per video.
+    pos64 = pos.to(torch.float64)
+    counts = ptr[1:] - ptr[:-1]
+    if snippet_seconds is None:
+        last = (ptr[1:] - 1).clamp(min=0)
+        span = pos64[last] - pos64[ptr[:-1].clamp(max=max(pos.numel() - 1, 0))]
+        # One snippet: its centre is window / 2 after the video start -> extent 2 * pos.
+        single = 2.0 * pos64[ptr[:-1].clamp(max=max(pos.numel() - 1, 0))]
+        spacing = torch.where(counts > 1, span / (counts - 1).clamp(min=1), single)
+    else:
+        spacing = torch.as_tensor(snippet_seconds, dtype=torch.float64, device=cas.device)
+        spacing = spacing.expand(num_graphs) if spacing.dim() == 0 else spacing
+    half = 0.5 * spacing[graph]
+    seg = torch.stack([pos64[start] - half, pos64[end - 1] + half], -1)
+    seg = seg.clamp(min=0)
+    if duration is not None:
+        dur = torch.as_tensor(duration, dtype=torch.float64, device=cas.device)[graph]
+        seg = torch.minimum(seg, dur[:, None])
+
+    idx, new_scores = grouped_nms(
+        seg, score, graph * cas.size(1) + cls, config.iou_threshold, config.nms_method,
+        config.sigma, config.soft_score_threshold,
+    )
+    graph, cls, seg, score = graph[idx], cls[idx], seg[idx], new_scores
+    # Order by video, then descending score; optionally cap per video.
+    order = torch.sort(score, descending=True, stable=True).indices
+    order = order[torch.sort(graph[order], stable=True).indices]
+    graph, cls, seg, score = graph[order], cls[order], seg[order], score[order]
+    if config.max_per_video is not None:
+        rank = torch.arange(graph.numel(), device=graph.device) - _ptr(graph, num_graphs)[graph]
+        ok = rank < int(config.max_per_video)
+        graph, cls, seg, score = graph[ok], cls[ok], seg[ok], score[ok]
+    return CASDetections(graph, cls, score.to(cas.dtype), seg.to(pos.dtype))

@@ -1,0 +1,88 @@
+import pytest
+import torch
+
+from tagraph.models import ECM
+from tagraph.models.ecm import group_aggregate, minmax_normalize
+from tagraph.nn.temporal_conv import temporal_edges
+
+from .wtal_utils import snippet_batch
+
+
+def test_group_aggregate_matches_loop():
+    torch.manual_seed(0)
+    x = torch.randn(11, 5)
+    w = torch.rand(11, 3)
+    batch = torch.tensor([0] * 7 + [1] * 4)
+    local = torch.cat([torch.arange(7), torch.arange(4)])
+    out = group_aggregate(w, x, torch.arange(11), batch, local, 2, 3).view(2, 3, 3, 5)
+    for b in range(2):
+        idx = (batch == b).nonzero().flatten()
+        for c in range(3):
+            for g in range(3):
+                sel = idx[local[idx] % 3 == g]
+                ref = (w[sel, c, None] * x[sel]).sum(0)
+                assert torch.allclose(out[b, c, g], ref, atol=1e-6)
+
+
+def test_training_step_all_streams():
+    torch.manual_seed(0)
+    batch = snippet_batch()
+    batch.y[2, 1] = 1.0  # a video with two classes
+    model = ECM(16, 4, hidden_channels=24)
+    loss, logs = model.training_step(batch)
+    loss.backward()
+    assert torch.isfinite(loss)
+    assert set(logs) == {"loss_pre", "loss_post", "loss_cons", "loss_agg"}
+    assert model.attention.weight.grad is not None
+    out = model(batch, with_background=True)
+    assert out["bg"].shape == (4, 4) and out["bg_pairs"].tolist() == [[0, 1, 2, 2], [0, 1, 1, 2]]
+    pre_only = ECM(16, 4, hidden_channels=24, post_stream=False)
+    loss, logs = pre_only.training_step(batch)
+    assert set(logs) == {"loss_pre"}
+
+
+def test_aggregation_consistency_matches_official_form():
+    # Per video: softmax over [post, bg_collect]; bg_collect = mean of the video's
+    # background runs, with each GT class's own run at its class; BCE mean.
+    torch.manual_seed(1)
+    model = ECM(4, 3, hidden_channels=8)
+    post = torch.randn(2, 3)
+    bg = torch.randn(3, 3)
+    pairs = torch.tensor([[0, 0, 1], [0, 2, 1]])
+    y = torch.tensor([[1.0, 0, 1], [0, 1, 0]])
+    got = model.aggregation_consistency(post, bg, pairs, y)
+    ref = 0.0
+    rows = {0: [0, 1], 1: [2]}
+    for b in range(2):
+        gts = pairs[1, rows[b]]
+        col = bg[rows[b]].mean(0).clone()
+        for r in rows[b]:
+            col[pairs[1, r]] = bg[r, pairs[1, r]]
+        p = torch.softmax(torch.cat([post[b], col]), 0)
+        sel = torch.cat([p[gts], p[3 + gts]])
+        lab = torch.cat([torch.ones(len(gts)), torch.zeros(len(gts))])
+        ref += torch.nn.functional.binary_cross_entropy(sel, lab)
+    assert torch.allclose(got, ref / 2, atol=1e-6)
+
+
+def test_graph_edges_equal_built_edges_and_predict():
+    torch.manual_seed(0)
+    batch = snippet_batch()
+    model = ECM(16, 4, hidden_channels=24).eval()
+    a = model(batch)["cas"]
+    batch.edge_index, batch.edge_type = temporal_edges(batch.ptr, (-1, 1))
+    assert torch.allclose(model(batch)["cas"], a, atol=1e-6)
+    det = model.predict(batch)
+    assert len(det.scores) > 0
+    cas = minmax_normalize(a, batch.batch, 3)
+    assert float(cas.max()) <= 1 + 1e-6
+
+
+def test_empty_video_is_an_error():
+    from torch_geometric.data import Batch
+
+    from .wtal_utils import snippet_video
+
+    b = Batch.from_data_list([snippet_video(5, vid="ok"), snippet_video(0, vid="empty")])
+    with pytest.raises(ValueError, match="'empty' has no snippets"):
+        ECM(16, 4, hidden_channels=8).training_step(b)

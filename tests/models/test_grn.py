@@ -1,0 +1,80 @@
+import pytest
+import torch
+
+from tagraph.models import GRN
+from tagraph.nn.temporal_conv import temporal_edges
+
+from .wtal_utils import snippet_batch
+
+
+def _model(**kw):
+    torch.manual_seed(0)
+    return GRN(16, 4, hidden_channels=32, embed_channels=(16, 8, 8), **kw)
+
+
+def test_training_step_and_affinity_warmup():
+    batch = snippet_batch()
+    model = _model(affinity_warmup=1, tau_high=0.5, tau_low=0.5)
+    loss, logs = model.training_step(batch)  # step 0: affinity frozen
+    loss.backward()
+    assert all(p.grad is None for p in model.stream[0].embed.parameters())
+    assert torch.isfinite(loss) and logs["loss_aff"] == 0.0
+    model.zero_grad()
+    loss, logs = model.training_step(batch)  # step 1: affinity trained
+    loss.backward()
+    assert logs["loss_aff"] > 0
+    grads = [p.grad for p in model.stream[0].embed.parameters()]
+    assert all(g is not None and torch.isfinite(g).all() for g in grads)
+    assert any(float(g.abs().sum()) > 0 for g in grads)
+
+
+def test_regularised_scores_and_ablation():
+    batch = snippet_batch()
+    model = _model()
+    out = model(batch)
+    for s, s_hat in zip(out["s"], out["s_hat"]):
+        assert s_hat.shape == s.shape
+        # (I + mu L)^-1 is an averaging operator: scores stay in [0, 1] and smoother
+        assert float(s_hat.min()) >= 0 and float(s_hat.max()) <= 1
+        assert float(s_hat.var(0).sum()) < float(s.var(0).sum())
+    plain = _model(regularize=False)
+    out = plain(batch)
+    assert all(a is None for a in out["a"])
+    assert all(torch.equal(s, sh) for s, sh in zip(out["s"], out["s_hat"]))
+
+
+def test_uses_batch_edges_when_present():
+    batch = snippet_batch()
+    model = _model(window=1)
+    ei, et = temporal_edges(batch.ptr, (-1, 1))
+    a = model(batch)["s_hat"][0]
+    batch.edge_index, batch.edge_type = ei, et
+    b = model(batch)["s_hat"][0]
+    assert torch.allclose(a, b, atol=1e-6)
+
+
+def test_affinity_targets():
+    model = _model(tau_high=0.7, tau_low=0.2)
+    s = torch.tensor([[0.9, 0.1], [0.8, 0.95], [0.1, 0.05], [0.5, 0.5]])
+    y = torch.tensor([[1.0, 0.0]])
+    batch = torch.zeros(4, dtype=torch.long)
+    ei = torch.tensor([[0, 1, 0, 2, 3], [1, 2, 2, 0, 0]])
+    target, mask = model.affinity_targets(s, y, batch, ei)
+    # labels over GT class 0 only: 0 -> fg(0), 1 -> fg(0), 2 -> bg, 3 -> unconfident
+    assert mask.tolist() == [True, True, True, True, False]
+    assert target[:4].tolist() == [1.0, 0.0, 0.0, 0.0]
+
+
+def test_predict_and_bad_input():
+    batch = snippet_batch()
+    model = _model()
+    det = model.predict(batch)
+    assert det.segments.shape[1] == 2 and (det.segments[:, 1] > det.segments[:, 0]).all()
+    assert det.batch.tolist() == sorted(det.batch.tolist())
+    batch.y[1] = 0
+    with pytest.warns(UserWarning, match="skipping 1 of 3 videos.*vid1"):
+        model.training_step(batch)
+    assert model.num_skipped_unlabeled == 1
+    batch.x[25, 3] = float("nan")
+    with pytest.raises(ValueError, match="vid1"):
+        model.predict(batch)

@@ -1,0 +1,138 @@
+import math
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tagraph.ops import batched_nms, nms, soft_nms
+from tagraph.ops.cas import (
+    CASDetectionConfig,
+    cas_segments,
+    cas_to_detections,
+    grouped_nms,
+    threshold_range,
+)
+
+
+def _loop_reference(cas, vs, lengths, pos, cfg, spacing):
+    """Plain-Python version of cas_to_detections."""
+    out = []
+    start_node = 0
+    for b, t_len in enumerate(lengths):
+        c_all = cas[start_node : start_node + t_len]
+        p = pos[start_node : start_node + t_len]
+        classes = [c for c in range(cas.size(1)) if vs[b, c] >= cfg.class_threshold]
+        if not classes and cfg.top1_fallback:
+            classes = [int(vs[b].argmax())]
+        for c in classes:
+            cands = []
+            for th in cfg.thresholds:
+                t = 0
+                while t < t_len:
+                    if c_all[t, c] >= th:
+                        s = t
+                        while t < t_len and c_all[t, c] >= th:
+                            t += 1
+                        e = t  # exclusive
+                        length = e - s
+                        if length < cfg.min_length:
+                            continue
+                        inner = sum(float(c_all[i, c]) for i in range(s, e)) / length
+                        m = math.ceil(cfg.outer_lambda * length - 1e-9)
+                        outer_idx = list(range(max(0, s - m), s))
+                        outer_idx += list(range(e, min(t_len, e + m)))
+                        outer = (sum(float(c_all[i, c]) for i in outer_idx) / len(outer_idx)
+                                 if outer_idx else 0.0)
+                        score = inner - outer + cfg.gamma * float(vs[b, c])
+                        cands.append((float(p[s]) - spacing / 2, float(p[e - 1]) + spacing / 2,
+                                      score))
+                    else:
+                        t += 1
+            if not cands:
+                continue
+            seg = torch.tensor([[a, b_] for a, b_, _ in cands], dtype=torch.float64).clamp(min=0)
+            sc = torch.tensor([s for _, _, s in cands], dtype=torch.float64)
+            if cfg.nms_method == "hard":
+                keep = nms(seg, sc, cfg.iou_threshold)
+                kept_sc = sc[keep]
+            else:
+                keep, kept_sc = soft_nms(seg, sc, cfg.iou_threshold, cfg.nms_method, cfg.sigma,
+                                         cfg.soft_score_threshold)
+            for i, s_ in zip(keep.tolist(), kept_sc.tolist()):
+                out.append((b, c, round(float(seg[i, 0]), 6), round(float(seg[i, 1]), 6),
+                            round(s_, 6)))
+        start_node += t_len
+    return sorted(out)
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    lengths=st.lists(st.integers(1, 30), min_size=1, max_size=4),
+    seed=st.integers(0, 10_000),
+    method=st.sampled_from(["hard", "gaussian"]),
+    lam=st.sampled_from([0.0, 0.25, 0.4]),
+    min_length=st.sampled_from([1, 2]),
+)
+def test_cas_to_detections_matches_loop(lengths, seed, method, lam, min_length):
+    torch.manual_seed(seed)
+    c = 3
+    n = sum(lengths)
+    # Continuous scores: exact score ties (broken by float noise) are unlikely.
+    cas = torch.rand(n, c, dtype=torch.float64)
+    vs = torch.rand(len(lengths), c, dtype=torch.float64)
+    batch = torch.repeat_interleave(torch.arange(len(lengths)), torch.tensor(lengths))
+    local = torch.cat([torch.arange(t) for t in lengths]).to(torch.float64)
+    spacing = 0.5  # exact binary arithmetic: tIoU ties are decided identically
+    pos = local * spacing + spacing / 2
+    cfg = CASDetectionConfig(
+        class_threshold=0.4, thresholds=(0.3, 0.5, 0.75), outer_lambda=lam, gamma=0.2,
+        nms_method=method, iou_threshold=0.5 if method == "hard" else 0.0,
+        soft_score_threshold=-1e9 if method == "hard" else 0.05, min_length=min_length,
+    )
+    det = cas_to_detections(cas, vs, batch, pos, cfg)
+    got = sorted(
+        (int(b), int(l), round(float(s[0]), 6), round(float(s[1]), 6), round(float(sc), 6))
+        for b, l, s, sc in zip(det.batch, det.labels, det.segments, det.scores)
+    )
+    ref = _loop_reference(cas, vs, lengths, pos, cfg, spacing)
+    assert got == ref
+
+
+def test_cas_segments_run_boundaries_split_videos():
+    act = torch.tensor([[0.9], [0.9], [0.9], [0.1], [0.9]])
+    batch = torch.tensor([0, 0, 1, 1, 1])
+    g, c, s, e = cas_segments(act, batch, [0.5])
+    # the run 0..2 is split by the video boundary at node 2
+    assert g.tolist() == [0, 1, 1] and s.tolist() == [0, 2, 4] and e.tolist() == [2, 3, 5]
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 10_000), method=st.sampled_from(["hard", "gaussian", "linear"]))
+def test_grouped_nms_equals_batched_nms(seed, method):
+    torch.manual_seed(seed)
+    n = 40
+    s = torch.rand(n, dtype=torch.float64) * 10
+    seg = torch.stack([s, s + torch.rand(n, dtype=torch.float64) * 3 + 0.1], -1)
+    sc = torch.rand(n, dtype=torch.float64)
+    groups = torch.randint(0, 4, (n,))
+    kw = {} if method == "hard" else {"sigma": 0.5, "score_threshold": 0.01}
+    ref_idx, ref_sc = batched_nms(seg, sc, groups, 0.4, method=method, **kw)
+    idx, new_sc = grouped_nms(seg, sc, groups, 0.4, method, 0.5, 0.01)
+    ref = sorted(zip(ref_idx.tolist(), [round(x, 9) for x in ref_sc.tolist()]))
+    got = sorted(zip(idx.tolist(), [round(x, 9) for x in new_sc.tolist()]))
+    assert got == ref
+
+
+def test_config_and_thresholds():
+    assert threshold_range(0.01, 0.2, 0.025) == (0.01, 0.035, 0.06, 0.085, 0.11, 0.135,
+                                                 0.16, 0.185)
+    with pytest.raises(ValueError):
+        CASDetectionConfig(nms_method="soft")
+    cfg = CASDetectionConfig(thresholds=[0.5], max_per_video=1, class_threshold=2.0)
+    cas = torch.tensor([[0.9, 0.0], [0.1, 0.0], [0.9, 0.0]])
+    det = cas_to_detections(cas, torch.tensor([[0.5, 0.1]]), torch.zeros(3, dtype=torch.long),
+                            torch.tensor([0.5, 1.5, 2.5]), cfg, duration=torch.tensor([2.8]))
+    # top-1 fallback keeps class 0; one detection per video
+    assert det.labels.tolist() == [0] and det.segments.shape == (1, 2)
+    assert float(det.segments.max()) <= 2.8

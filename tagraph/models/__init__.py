@@ -1,7 +1,9 @@
 """tagraph.models: P-GCN, weakly-supervised models and baselines."""
 
+from tagraph.models.backtal import BackTAL
 from tagraph.models.ecm import ECM
 from tagraph.models.grn import GRN, GRN_DEFAULTS
+from tagraph.models.issf import ISSF
 from tagraph.models.pgcn import (
     PGCN,
     PGCNBranch,
@@ -22,6 +24,8 @@ __all__ = [
     "GRN",
     "GRN_DEFAULTS",
     "ECM",
+    "BackTAL",
+    "ISSF",
     "WeaklySupervisedTAL",
     "detection_records",
 ]

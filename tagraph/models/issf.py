@@ -1,0 +1,321 @@
+r"""ISSF: weakly supervised temporal action localization by inferring salient
+snippet features."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Any, NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from tagraph.models._snippet_batch import SnippetBatch, labels_of, snippet_batch
+from tagraph.models._snippet_batch import scalar as _f
+from tagraph.models.wtal import WeaklySupervisedTAL
+from tagraph.nn.cosine_classifier import CosineClassifier, CosineClassifierOutput
+from tagraph.nn.discrimination_memory import DiscriminationMemory
+from tagraph.nn.information_interaction import InformationInteraction
+from tagraph.nn.issf_losses import attention_contrast_loss, soft_label_ce_loss
+from tagraph.nn.mil import normalized_ce_loss
+from tagraph.nn.saliency import SalientSnippets
+from tagraph.ops.cas import CASDetectionConfig, CASDetections, threshold_range
+
+__all__ = ["ISSF", "ISSFOutput", "issf_detection_config"]
+
+
+class _EpochCounter:
+    def __init__(self, loader: Iterable, model: ISSF) -> None:
+        self.loader = loader
+        self.model = model
+
+    def __len__(self) -> int:
+        return len(self.loader)  # type: ignore[arg-type]
+
+    def __iter__(self) -> Iterator:
+        yield from self.loader
+        self.model.set_epoch(int(self.model.epoch) + 1)
+
+
+class ISSFOutput(NamedTuple):
+    features: Tensor  #: [N, H] embedded snippet features
+    salient: Tensor  #: [N] boolean salient-snippet mask
+    base: CosineClassifierOutput  #: head on the embedded features
+    refined_features: Tensor | None  #: [N, H] boundary-refined features
+    refined: CosineClassifierOutput | None  #: head on the refined features
+
+
+def issf_detection_config() -> CASDetectionConfig:
+    r"""ISSF's inference: thresholds :math:`0.001{:}0.002{:}0.04` on the
+    attention-weighted frame probabilities, proposals of at least 2 snippets,
+    :math:`\lambda = 0.25`, no video-score term, hard NMS at tIoU 0.45; classes
+    with video probability :math:`\geq 0.2` (the official code leaves this
+    threshold to a command-line argument)."""
+    return CASDetectionConfig(class_threshold=0.2, top1_fallback=False,
+                              thresholds=threshold_range(0.001, 0.04, 0.002), outer_lambda=0.25,
+                              gamma=0.0, nms_method="hard", iou_threshold=0.45, min_length=2)
+
+
+class ISSF(WeaklySupervisedTAL):
+    r"""ISSF from the `"Weakly-Supervised Temporal Action Localization by
+    Inferring Salient Snippet-Feature" <https://doi.org/10.1609/aaai.v38i7.28516>`_
+    paper (Yun, Qi, Wang, Ma, AAAI 2024), on snippet graphs.
+
+    * Embedding: linear :math:`D \rightarrow H`, ReLU, dropout; a
+      :class:`~tagraph.nn.CosineClassifier` head (:math:`C + 1` centres, scale
+      20, foreground-centre attention).
+    * Saliency inference (:class:`~tagraph.nn.SalientSnippets`, message passing
+      on the temporal edges, per video).
+    * Boundary refinement (:class:`~tagraph.nn.InformationInteraction`) on the
+      salient / non-salient sets, classified by the same head.
+    * Discrimination enhancement (:class:`~tagraph.nn.DiscriminationMemory`):
+      per-class memory of the 9 best salient features; from epoch
+      :obj:`memory_start_epoch` the refined features attend to the memory of
+      their video's classes, and that *memory branch* enters the video losses
+      (weight 0.5) and the pseudo labels.
+
+    Loss (:meth:`training_step`): normalised CE of the class-agnostic video
+    logits against :math:`[y, 0]` (base + refined), :obj:`back_weight` times
+    normalised CE of the class-wise video logits against :math:`[y, 1]`,
+    :obj:`att_weight` times the attention contrast loss, and :math:`w_s`
+    times the soft-label CE (temperature 0.2) between the base frame logits
+    and the pseudo logits :math:`0.8 \cdot` refined :math:`+ 0.2 \cdot` memory
+    (refined alone before the memory is used; :math:`w_s = 1`, then 0.5).
+
+    The memory momentum and warm-up depend on the epoch: call :meth:`set_epoch`
+    at the start of every epoch, or train on :meth:`track_epochs` of the loader.
+
+    With :obj:`use_refinement=False` only the base branch is built into the
+    loss (no refinement, memory or pseudo labels): the ablation baseline.
+
+    Inference (:meth:`predict`): frame score :math:`(0.6\,\mathrm{softmax}(
+    \mathrm{base}) + 0.4\,\mathrm{softmax}(\mathrm{refined})) \times a_t`, video
+    score the same mix of the class-agnostic video probabilities;
+    :func:`issf_detection_config`. :obj:`branch="base"` uses the base branch
+    alone.
+
+    Args:
+        in_channels (int, optional): Feature size :math:`D`. (default: :obj:`2048`)
+        num_classes (int, optional): Action classes :math:`C`. (default: :obj:`20`)
+        hidden_channels (int, optional): :math:`H`. (default: :obj:`2048`)
+        dropout (float, optional): Embedding dropout. (default: :obj:`0.6`)
+        scale (float, optional): Cosine scale. (default: :obj:`20.0`)
+        reduction (int, optional): Interaction MLP reduction. (default: :obj:`4`)
+        mix (float, optional): Weight of the non-salient set. (default: :obj:`0.12`)
+        saliency_ratio (float, optional): :math:`\rho`. (default: :obj:`0.5`)
+        memory_size (int, optional): Slots per class. (default: :obj:`9`)
+        warmup_epochs (int, optional): Memory warm-up. (default: :obj:`85`)
+        max_epochs (int, optional): :math:`T` of the momentum. (default: :obj:`180`)
+        memory_start_epoch (int, optional): First epoch (0-based) using the memory
+            branch. (default: :obj:`2`)
+        temporal_offsets (tuple[int, ...], optional): Graph edge offsets. (default:
+            :obj:`(-1, 1)`)
+        use_refinement (bool, optional): Full model or base-only ablation.
+            (default: :obj:`True`)
+        back_weight (float, optional): (default: :obj:`0.2`)
+        att_weight (float, optional): (default: :obj:`0.1`)
+        memory_weight (float, optional): (default: :obj:`0.5`)
+        temperature (float, optional): (default: :obj:`0.2`)
+        pseudo_mix (float, optional): Weight of the refined logits in the pseudo
+            labels. (default: :obj:`0.8`)
+        detection_config (CASDetectionConfig, optional): (default:
+            :func:`issf_detection_config`)
+    """
+
+    epoch: Tensor
+
+    def __init__(
+        self,
+        in_channels: int = 2048,
+        num_classes: int = 20,
+        hidden_channels: int = 2048,
+        dropout: float = 0.6,
+        scale: float = 20.0,
+        reduction: int = 4,
+        mix: float = 0.12,
+        saliency_ratio: float = 0.5,
+        memory_size: int = 9,
+        warmup_epochs: int = 85,
+        max_epochs: int = 180,
+        memory_start_epoch: int = 2,
+        temporal_offsets: tuple[int, ...] = (-1, 1),
+        use_refinement: bool = True,
+        back_weight: float = 0.2,
+        att_weight: float = 0.1,
+        memory_weight: float = 0.5,
+        temperature: float = 0.2,
+        pseudo_mix: float = 0.8,
+        detection_config: CASDetectionConfig | None = None,
+    ) -> None:
+        super().__init__(detection_config if detection_config is not None
+                         else issf_detection_config())
+        self.in_channels = in_channels
+        self.num_classes = num_classes
+        self.hidden_channels = hidden_channels
+        self.temporal_offsets = tuple(temporal_offsets)
+        if -1 not in self.temporal_offsets:
+            raise ValueError("ISSF needs temporal edges of offset -1 (predecessors)")
+        self.use_refinement = use_refinement
+        self.memory_start_epoch = memory_start_epoch
+        self.back_weight = back_weight
+        self.att_weight = att_weight
+        self.memory_weight = memory_weight
+        self.temperature = temperature
+        self.pseudo_mix = pseudo_mix
+        self.branch = "both"
+        self.embed = nn.Sequential(nn.Linear(in_channels, hidden_channels), nn.ReLU(),
+                                   nn.Dropout(dropout))
+        self.head = CosineClassifier(hidden_channels, num_classes, scale)
+        self.saliency = SalientSnippets(saliency_ratio, self.temporal_offsets.index(-1))
+        self.interaction = InformationInteraction(hidden_channels, reduction, mix)
+        self.memory = DiscriminationMemory(num_classes, hidden_channels, memory_size,
+                                           warmup_epochs, max_epochs)
+        self.register_buffer("epoch", torch.zeros((), dtype=torch.long))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        lin = self.embed[0]
+        nn.init.xavier_uniform_(lin.weight)
+        nn.init.zeros_(lin.bias)
+        self.head.reset_parameters()
+        self.interaction.reset_parameters()
+        self.memory.reset_parameters()
+
+    def set_epoch(self, epoch: int) -> None:
+        r"""Sets the current (0-based) training epoch."""
+        self.epoch.fill_(int(epoch))
+
+    def track_epochs(self, loader: Iterable) -> _EpochCounter:
+        r"""Wraps a training loader so that every complete pass over it advances
+        :obj:`epoch` by one (the counter is a buffer, so it is checkpointed and
+        resumes with the model): ``trainer.fit(model.track_epochs(loader), ...)``."""
+        return _EpochCounter(loader, self)
+
+    # ------------------------------------------------------------------ forward
+    def forward(self, data: Any) -> ISSFOutput:
+        return self._forward(snippet_batch(data, self.temporal_offsets))
+
+    def _forward(self, sb: SnippetBatch, refine: bool | None = None) -> ISSFOutput:
+        refine = self.use_refinement if refine is None else refine
+        x = self.embed(sb.x)
+        salient = self.saliency(x, sb.edge_index, sb.edge_type, sb.batch)
+        base = self.head(x, sb.batch, sb.num_graphs)
+        if not refine:
+            return ISSFOutput(x, salient, base, None, None)
+        feats = self.interaction(x, salient, sb.batch, sb.num_graphs)
+        return ISSFOutput(x, salient, base, feats, self.head(feats, sb.batch, sb.num_graphs))
+
+    # ----------------------------------------------------------------- training
+    def compute_loss(self, data: Any, update_memory: bool = True
+                     ) -> tuple[Tensor, dict[str, float]]:
+        self.check_batch(data)
+        keep = self.labeled(data)
+        sb = snippet_batch(data, self.temporal_offsets)
+        out = self._forward(sb)
+        y = labels_of(data, sb.num_graphs, self.num_classes).to(out.features.dtype)
+        if not bool(keep.any()):
+            return out.features.sum() * 0.0, {}
+        # Unlabeled videos take no part in the video losses nor the memory.
+        y = y * keep.unsqueeze(-1).to(y.dtype)
+        zeros = y.new_zeros(y.size(0), 1)
+        y_fg, y_bg = torch.cat([y, zeros], 1), torch.cat([y, zeros + 1], 1)
+        base = out.base
+        fore = normalized_ce_loss(base.video_ca_logits[keep], y_fg[keep])
+        back = normalized_ce_loss(base.video_cw_logits[keep], y_bg[keep])
+        att = attention_contrast_loss(base.attention, sb.batch, num_graphs=sb.num_graphs)
+        logs: dict[str, float] = {}
+        spl = fore.new_zeros(())
+        if out.refined is not None and out.refined_features is not None:
+            fore = fore + normalized_ce_loss(out.refined.video_ca_logits[keep], y_fg[keep])
+            back = back + normalized_ce_loss(out.refined.video_cw_logits[keep], y_bg[keep])
+            pseudo = out.refined.frame_logits
+            w_soft = 1.0
+            epoch = int(self.epoch)
+            if epoch >= self.memory_start_epoch:
+                mem_feat, has = self.memory.read(out.refined_features, sb.batch, y, sb.num_graphs)
+                has = has & keep
+                if bool(has.any()):
+                    mem = self.head(mem_feat, sb.batch, sb.num_graphs)
+                    fore = fore + self.memory_weight * normalized_ce_loss(
+                        mem.video_ca_logits[has], y_fg[has])
+                    back = back + self.memory_weight * normalized_ce_loss(
+                        mem.video_cw_logits[has], y_bg[has])
+                    mixed = self.pseudo_mix * pseudo + (1.0 - self.pseudo_mix) * mem.frame_logits
+                    pseudo = torch.where(has[sb.batch].unsqueeze(-1), mixed, pseudo)
+                    w_soft = 0.5
+            spl = soft_label_ce_loss(base.frame_logits, pseudo, sb.batch, self.temperature,
+                                     sb.num_graphs)
+            if self.training and update_memory:
+                sal = out.salient
+                probs = F.softmax(base.frame_logits[sal].detach(), dim=-1)
+                self.memory.update(out.features[sal], probs, sb.batch[sal], y, epoch)
+            logs["w_soft"] = w_soft
+            spl_term = w_soft * spl
+        else:
+            spl_term = spl
+        loss = fore + self.back_weight * back + self.att_weight * att + spl_term
+        logs.update(loss_fore=_f(fore), loss_back=_f(back), loss_att=_f(att),
+                    loss_soft=_f(spl))
+        return loss, logs
+
+    def training_step(self, batch: Any) -> tuple[Tensor, dict[str, float]]:
+        return self.compute_loss(batch)
+
+    @torch.no_grad()
+    def validation_step(self, batch: Any) -> dict[str, float]:
+        loss, logs = self.compute_loss(batch, update_memory=False)
+        return {"loss": _f(loss), **logs}
+
+    # ---------------------------------------------------------------- inference
+    @torch.no_grad()
+    def scores(self, batch: Any, branch: str = "both") -> tuple[Tensor, Tensor, SnippetBatch]:
+        r"""Video probabilities :obj:`[B, C]` and attention-weighted frame
+        probabilities :obj:`[N, C]` of :obj:`branch` (:obj:`"both"` = 0.6 base +
+        0.4 refined, :obj:`"base"`, :obj:`"refined"`)."""
+        if branch not in ("both", "base", "refined"):
+            raise ValueError(f"ISSF: unknown branch {branch!r}")
+        was_training = self.training
+        self.eval()
+        try:
+            sb = snippet_batch(batch, self.temporal_offsets)
+            refine = branch != "base" and self.use_refinement
+            if branch == "refined" and not self.use_refinement:
+                raise ValueError("ISSF(use_refinement=False) has no refined branch")
+            out = self._forward(sb, refine=refine)
+        finally:
+            self.train(was_training)
+        c = self.num_classes
+        vid_b = F.softmax(out.base.video_ca_logits, -1)
+        frm_b = F.softmax(out.base.frame_logits, -1)
+        if out.refined is None:
+            vid, frm = vid_b, frm_b
+        else:
+            vid_r = F.softmax(out.refined.video_ca_logits, -1)
+            frm_r = F.softmax(out.refined.frame_logits, -1)
+            if branch == "refined":
+                vid, frm = vid_r, frm_r
+            else:
+                vid, frm = 0.6 * vid_b + 0.4 * vid_r, 0.6 * frm_b + 0.4 * frm_r
+        frm = frm * out.base.attention.unsqueeze(-1)
+        return vid[:, :c], frm[:, :c], sb
+
+    def localization_outputs(self, batch: Any) -> tuple[Tensor, Tensor, Tensor | None]:
+        r"""Attention-weighted frame probabilities and video probabilities of
+        :attr:`branch` (see :meth:`scores`)."""
+        vid, frm, _ = self.scores(batch, self.branch)
+        return frm, vid, None
+
+    @torch.no_grad()
+    def predict(self, batch: Any, branch: str = "both") -> CASDetections:
+        r"""Detections (times in seconds; needs :obj:`pos`, uses :obj:`duration`)
+        from :obj:`branch` (:obj:`"both"`, :obj:`"base"` or :obj:`"refined"`)."""
+        previous, self.branch = self.branch, branch
+        try:
+            return super().predict(batch)
+        finally:
+            self.branch = previous
+
+    def __repr__(self) -> str:
+        return (f"{self.__class__.__name__}({self.in_channels}, num_classes={self.num_classes}, "
+                f"hidden_channels={self.hidden_channels}, "
+                f"use_refinement={self.use_refinement})")

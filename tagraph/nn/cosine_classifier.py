@@ -1,0 +1,99 @@
+"""Cosine classifier with class centres and a foreground-centre attention (ISSF)."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+from torch import Tensor, nn
+from torch_geometric.utils import to_dense_batch
+
+__all__ = ["CosineClassifier", "CosineClassifierOutput"]
+
+
+class CosineClassifierOutput(NamedTuple):
+    frame_logits: Tensor  #: [N, C + 1] scaled cosine to every class centre
+    attention: Tensor  #: [N] class-agnostic attention in (0, 1)
+    video_ca_logits: Tensor  #: [B, C + 1] from the attention-pooled video feature
+    video_cw_logits: Tensor  #: [B, C + 1] from the class-wise pooled video features
+
+
+class CosineClassifier(nn.Module):
+    r"""The prediction head of ISSF (`"Weakly-Supervised Temporal Action
+    Localization by Inferring Salient Snippet-Feature"
+    <https://doi.org/10.1609/aaai.v38i7.28516>`_, Yun et al., AAAI 2024):
+    :math:`C + 1` class centres :math:`\mathbf{w}_c` (the last one is
+    background) and a foreground centre :math:`\mathbf{w}_{fg}`,
+
+    .. math::
+        s_{t,c} = \sigma \cos(\mathbf{x}_t, \mathbf{w}_c), \qquad
+        a_t = \mathrm{sigmoid}\!\left(\sigma \cos(\mathbf{x}_t,
+        \mathbf{w}_{fg})\right)
+
+    Video logits: class-agnostic, :math:`\sigma \cos(\sum_t \bar{a}_t
+    \mathbf{x}_t, \mathbf{w}_c)` with :math:`\bar{a}_t = a_t / (\sum_{t'}
+    a_{t'} + 10^{-5})`; class-wise, :math:`\sigma \cos(\sum_t \bar{b}_{t,c}
+    \mathbf{x}_t, \mathbf{w}_c)` with :math:`b_{t,c} = \mathrm{sigmoid}(s_{t,c})`
+    normalised the same way per class. Sums run over each video of the batch.
+
+    Args:
+        channels (int): Feature size.
+        num_classes (int): Number of action classes :math:`C` (a background
+            centre is added).
+        scale (float, optional): :math:`\sigma`. (default: :obj:`20.0`)
+        eps (float, optional): Added to norms. (default: :obj:`1e-9`)
+
+    Shapes:
+        - **inputs:** snippet features :math:`(|\mathcal{V}|, D)`, batch vector
+          :math:`(|\mathcal{V}|)` *(optional)*
+        - **output:** :class:`CosineClassifierOutput` (frame logits
+          :math:`(|\mathcal{V}|, C + 1)`, attention :math:`(|\mathcal{V}|)`,
+          two video logits :math:`(B, C + 1)`)
+    """
+
+    def __init__(self, channels: int, num_classes: int, scale: float = 20.0,
+                 eps: float = 1e-9) -> None:
+        super().__init__()
+        self.channels = channels
+        self.num_classes = num_classes
+        self.scale = scale
+        self.eps = eps
+        self.centers = nn.Parameter(torch.empty(num_classes + 1, channels))
+        self.fg_center = nn.Parameter(torch.empty(1, channels))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        nn.init.xavier_uniform_(self.centers)
+        with torch.no_grad():  # foreground centre starts opposite to background
+            self.fg_center.copy_(-self.centers[-1:])
+
+    def _normalize(self, x: Tensor) -> Tensor:
+        return x / (x.norm(dim=-1, keepdim=True) + self.eps)
+
+    def frame_logits(self, x: Tensor) -> Tensor:
+        r"""Scaled cosine of every snippet to every class centre, :obj:`[N, C + 1]`."""
+        return self.scale * self._normalize(x) @ self._normalize(self.centers).t()
+
+    def forward(self, x: Tensor, batch: Tensor | None = None,
+                num_graphs: int | None = None) -> CosineClassifierOutput:
+        if batch is None:
+            batch = torch.zeros(x.size(0), dtype=torch.long, device=x.device)
+        x_n = self._normalize(x)
+        c_n = self._normalize(self.centers)
+        frame = self.scale * x_n @ c_n.t()
+        att = torch.sigmoid(self.scale * (x_n @ self._normalize(self.fg_center).t()).squeeze(-1))
+        xd, mask = to_dense_batch(x, batch, batch_size=num_graphs)  # [B, T, D]
+        att_d, _ = to_dense_batch(att, batch, batch_size=num_graphs)  # [B, T], 0 at padding
+        att_d = att_d / (att_d.sum(1, keepdim=True) + 1e-5)
+        ca_feat = (att_d.unsqueeze(1) @ xd).squeeze(1)  # [B, D]
+        ca = self.scale * self._normalize(ca_feat) @ c_n.t()
+        cw_att, _ = to_dense_batch(torch.sigmoid(frame), batch, batch_size=num_graphs)
+        cw_att = cw_att * mask.unsqueeze(-1)
+        cw_att = cw_att / (cw_att.sum(1, keepdim=True) + 1e-5)
+        cw_feat = cw_att.transpose(1, 2) @ xd  # [B, C + 1, D]
+        cw = self.scale * (self._normalize(cw_feat) * c_n.unsqueeze(0)).sum(-1)
+        return CosineClassifierOutput(frame, att, ca, cw)
+
+    def __repr__(self) -> str:
+        return (f"{self.__class__.__name__}({self.channels}, num_classes={self.num_classes}, "
+                f"scale={self.scale})")

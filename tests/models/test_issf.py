@@ -1,0 +1,67 @@
+import torch
+
+from tagraph.engine import Trainer
+from tagraph.models import ISSF, detection_records
+
+from ._graphs import batch_of, snippet_graph
+
+D, C = 12, 3
+
+
+def model(**kw):
+    torch.manual_seed(0)
+    return ISSF(D, C, hidden_channels=16, **kw)
+
+
+def graphs():
+    return [snippet_graph(20, D, [1, 0, 0], "v0", seed=1),
+            snippet_graph(9, D, [0, 1, 1], "v1", seed=2),
+            snippet_graph(31, D, [0, 0, 1], "v2", seed=3)]
+
+
+def test_issf_batch_equals_per_video():
+    m = model().eval()
+    gs = graphs()
+    out = m(batch_of(*gs))
+    per = [m(batch_of(g)) for g in gs]
+    torch.testing.assert_close(out.salient, torch.cat([p.salient for p in per]))
+    torch.testing.assert_close(out.refined_features, torch.cat([p.refined_features for p in per]),
+                               rtol=1e-4, atol=1e-5)
+    for f in ("frame_logits", "attention", "video_ca_logits", "video_cw_logits"):
+        torch.testing.assert_close(getattr(out.refined, f),
+                                   torch.cat([getattr(p.refined, f) for p in per]),
+                                   rtol=1e-4, atol=1e-4)
+
+
+def test_issf_memory_branch_switches_on():
+    m = model(memory_start_epoch=1)
+    b = batch_of(*graphs())
+    _, logs = m.training_step(b)
+    assert logs["w_soft"] == 1.0 and m.memory.filled.any(1).all()
+    m.set_epoch(1)
+    loss, logs = m.training_step(b)
+    loss.backward()  # the memory update must not break the graph
+    assert logs["w_soft"] == 0.5
+
+
+def test_issf_trainer_epochs_and_predict():
+    m = model(memory_start_epoch=1)
+    gs = graphs()
+    loader = [batch_of(*gs[:2]), batch_of(gs[2])]
+    trainer = Trainer(m, torch.optim.Adam(m.parameters(), lr=5e-5, betas=(0.9, 0.99),
+                                         weight_decay=5e-4), progress=False)
+    hist = trainer.fit(m.track_epochs(loader), epochs=3)
+    assert int(m.epoch) == 3 and hist[-1]["w_soft"] == 0.5
+    assert m.branch == "both"
+    for branch in ("both", "base", "refined"):
+        b = batch_of(*gs)
+        for vid, cls, _, start, end in detection_records(m.predict(b, branch=branch), b):
+            assert vid in {"v0", "v1", "v2"} and 0 <= cls < C and start < end
+
+
+def test_issf_base_only_ablation():
+    m = model(use_refinement=False)
+    loss, logs = m.training_step(batch_of(*graphs()))
+    assert "w_soft" not in logs and logs["loss_soft"] == 0.0
+    assert m(batch_of(*graphs())).refined is None
+    assert repr(m) == "ISSF(12, num_classes=3, hidden_channels=16, use_refinement=False)"

@@ -143,6 +143,56 @@ def soft_nms(
     return order.index_select(0, idx), torch.stack(picked_scores)
 
 
+def _grouped_nms(
+    segments: Tensor, scores: Tensor, group: Tensor, iou_threshold: float
+) -> Tensor | None:
+    r"""Hard NMS of many independent groups at once, padded to
+    :obj:`[G, S, S]` (:math:`S` = largest group) instead of one
+    :obj:`[N, N]` problem: exactly the same result as :func:`nms` on shifted
+    segments, in :math:`O(G S^2)` memory. Returns :obj:`None` when padding
+    would not save work (one dominant group)."""
+    n = scores.numel()
+    order = _order(scores)  # global rank: descending score, ties by index
+    g_sorted = group.index_select(0, order)
+    within = torch.sort(g_sorted, stable=True).indices  # by group, then rank
+    idx = order.index_select(0, within)
+    g = g_sorted.index_select(0, within)
+    counts = torch.bincount(g)
+    num_groups, s_max = counts.numel(), int(counts.max())
+    if num_groups * s_max * s_max >= n * n:
+        return None
+    starts = torch.cumsum(counts, 0) - counts
+    pos = torch.arange(n, device=scores.device) - starts.index_select(0, g)
+    flat = g * s_max + pos
+    seg = segments.index_select(0, idx)
+    pad = seg.new_zeros(num_groups * s_max, 2)
+    pad.index_copy_(0, flat, seg)
+    valid = torch.zeros(num_groups * s_max, dtype=torch.bool, device=scores.device)
+    valid.index_fill_(0, flat, True)
+    pad = pad.view(num_groups, s_max, 2)
+    valid = valid.view(num_groups, s_max)
+    # Same arithmetic as segment_iou, so the result equals nms() per group.
+    left = pad[:, :, None, 0].maximum(pad[:, None, :, 0])
+    right = pad[:, :, None, 1].minimum(pad[:, None, :, 1])
+    inter = (right - left).clamp_min(0)
+    length = (pad[..., 1] - pad[..., 0]).clamp_min(0)
+    union = length[:, :, None] + length[:, None, :] - inter
+    iou = inter / union.where(union > 0, union.new_ones(())) * (union > 0)
+    sup = ((iou > iou_threshold) & valid[:, :, None] & valid[:, None, :]).triu_(diagonal=1)
+    sup_f = sup.to(torch.float32)
+    keep = valid.clone()
+    for _ in range(s_max + 1):
+        new_keep = (torch.bmm(keep.to(torch.float32).unsqueeze(1), sup_f).squeeze(1) == 0) & valid
+        if torch.equal(new_keep, keep):
+            break
+        keep = new_keep
+    kept = idx.index_select(0, keep.view(-1).index_select(0, flat).nonzero().view(-1))
+    # Back to global rank order (what nms() returns).
+    rank = torch.empty_like(order)
+    rank.index_copy_(0, order, torch.arange(n, device=scores.device))
+    return kept.index_select(0, torch.sort(rank.index_select(0, kept)).indices)
+
+
 def batched_nms(
     segments: Tensor,
     scores: Tensor,
@@ -182,7 +232,9 @@ def batched_nms(
     _, group = torch.unique(idxs, return_inverse=True)
     shifted = seg - lo + group.to(torch.float64)[:, None] * (span + 1.0)
     if method == "hard":
-        keep = nms(shifted, scores, iou_threshold)
+        keep = _grouped_nms(segments, scores, group, iou_threshold)
+        if keep is None:
+            keep = nms(shifted, scores, iou_threshold)
         return keep, scores.index_select(0, keep)
     keep, new_scores = soft_nms(shifted, scores, iou_threshold, method=method, **kwargs)
     order = _order(new_scores)

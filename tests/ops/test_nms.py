@@ -124,3 +124,24 @@ def test_batched_soft_nms_equals_per_group(c):
         i, s = soft_nms(seg[idx], scores[idx], 0.0, score_threshold=0.05)
         expected.update(dict(zip(idx[i].tolist(), s.tolist())))
     assert dict(zip(keep.tolist(), new.tolist())) == pytest.approx(expected)
+
+
+def test_batched_nms_many_groups_equals_per_group():
+    # Many small groups: the padded [G, S, S] path (not one [N, N] problem).
+    g = torch.Generator().manual_seed(0)
+    n = 600
+    st = torch.rand(n, generator=g) * 30
+    seg = torch.stack([st, st + 0.5 + torch.rand(n, generator=g) * 5], 1)
+    scores = torch.rand(n, generator=g)
+    scores[::7] = 0.5  # ties
+    groups = torch.randint(0, 40, (n,), generator=g) * 3
+    for thr in (0.0, 0.3, 0.7):
+        keep, kept_scores = batched_nms(seg, scores, groups, thr)
+        expected = []
+        for grp in groups.unique().tolist():
+            idx = (groups == grp).nonzero().flatten()
+            expected += idx[nms(seg[idx], scores[idx], thr)].tolist()
+        assert sorted(keep.tolist()) == sorted(expected)
+        order = sorted(expected, key=lambda i: (-float(scores[i]), i))
+        assert keep.tolist() == order
+        assert torch.equal(kept_scores, scores[keep])

@@ -484,6 +484,7 @@ def evaluate_and_save(cfg: Mapping[str, Any], dets: Detections, data: RunData,
                "average_mAP": float(res.average_mAP), "results": str(out_json)}
     atomic_write(out_json.parent / f"eval_{what}.json", json.dumps(summary, indent=1))
     write_config(cfg, out_json.parent)
+    summary["result"] = res  # the DetectionResult (not JSON: dropped from files)
     return summary
 
 
@@ -556,8 +557,9 @@ def train(
         if test and info.rank == 0:
             load_checkpoint(out / "best.pt", model, config=dict(cfg))
             dets = predict(cfg, model, data.test, data.classes, dev, progress=progress)
-            summary.update(evaluate_and_save(cfg, dets, data, data.test,
-                                             out / "results_test.json"))
+            ev = evaluate_and_save(cfg, dets, data, data.test, out / "results_test.json")
+            ev.pop("result")
+            summary.update(ev)
             _LOG.info("test: average mAP %.4f, mAP %s", summary["average_mAP"],
                       [round(v, 4) for v in summary["mAP"]])
         return summary

@@ -512,6 +512,9 @@ def train(
     """
     out = Path(out_dir)
     dev = resolve_device(device)
+    import torch.distributed as tdist
+
+    started_group = tdist.is_available() and not tdist.is_initialized()
     info = init_distributed(dev)
     t = cfg["train"]
     seed = int(cfg.get("seed", 0))
@@ -564,6 +567,8 @@ def train(
                       [round(v, 4) for v in summary["mAP"]])
         return summary
     finally:
+        if started_group and info.enabled:
+            tdist.destroy_process_group()
         if handler is not None:
             _LOG.removeHandler(handler)
             _LOG.propagate = True

@@ -137,10 +137,9 @@ def _plots(out: Path, root: Path, summaries: dict[str, dict[str, Any]],
     except ImportError:
         print("tagraph demo: matplotlib not installed, no plots (pip install 'tagraph[plot]')")
         return []
+    from tagraph.commands.plot import video_cas
     from tagraph.io import load_annotations, load_results
     from tagraph.viz import plot_map_vs_tiou, plot_video, save_figure
-
-    from tagraph.commands.plot import video_cas
 
     paths = []
     fig = plot_map_vs_tiou({m: {"tiou": s["tiou"], "mAP": s["mAP"]} for m, s in summaries.items()},

@@ -59,7 +59,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--per-class", action="store_true", help="also print AP per class")
     p.add_argument("--json", action="store_true",
                    help='print one JSON object {"tiou", "mAP", "average_mAP", "per_class"}')
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, _parser=p)
     return p
 
 
@@ -95,9 +95,7 @@ def run(args: argparse.Namespace) -> int:
     if args.checkpoint is not None:
         return _run_checkpoint(args)
     if args.gt is None or args.pred is None:
-        print("tagraph evaluate: error: --gt and --pred are required (or --checkpoint)",
-              file=sys.stderr)
-        return 2
+        args._parser.error("--gt and --pred are required (or --checkpoint)")
     thresholds = args.tiou if args.tiou is not None else PRESETS[args.preset]
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

@@ -101,7 +101,7 @@ def _case(name: str, repeats: int):
 
     feats, times, seg, duration = _video()
     if name.startswith("snippet"):
-        dim = int(name.split("_d")[-1].split("_")[0])
+        dim = int(name.split("_")[1][1:])  # snippet_d256[_dense]
         g = torch.Generator().manual_seed(1)
         # temporally smooth features: neighbours similar, as real I3D features
         x = torch.randn(T_SNIPPETS, dim, generator=g).cumsum(0) / 30 \

@@ -102,17 +102,23 @@ class FeatureFolder:
         root (str or Path): The folder.
         modality (str, optional): :obj:`"rgb"`, :obj:`"flow"` or :obj:`"both"`.
             (default: :obj:`"both"`)
+        prefix (str, optional): Prepended to the video id in file names (the
+            ActionFormer ActivityNet features are :obj:`v_<id>.npy`).
+            (default: :obj:`""`)
     """
 
-    def __init__(self, root: str | os.PathLike, modality: Modality = "both") -> None:
+    def __init__(self, root: str | os.PathLike, modality: Modality = "both",
+                 prefix: str = "") -> None:
         self.root = Path(root)
         self.modality = _check_modality(modality)
+        self.prefix = prefix
 
     def files(self, video_id: str) -> tuple[str, list[Path]]:
         """:obj:`(layout, paths)` for a video; :obj:`layout` is :obj:`"joint"`
         (one concatenated array) or :obj:`"split"` (:obj:`[rgb, flow]` files)."""
+        name = self.prefix + video_id
         for ext in _EXTS:
-            p = self.root / f"{video_id}{ext}"
+            p = self.root / f"{name}{ext}"
             if p.is_file():
                 return "joint", [p]
         for rgb_name, flow_name in (
@@ -120,8 +126,8 @@ class FeatureFolder:
             ("{}_rgb{}", "{}_flow{}"),
         ):
             for ext in _EXTS:
-                rgb = self.root / rgb_name.format(video_id, ext)
-                flow = self.root / flow_name.format(video_id, ext)
+                rgb = self.root / rgb_name.format(name, ext)
+                flow = self.root / flow_name.format(name, ext)
                 if rgb.is_file() or flow.is_file():
                     need = {"rgb": [rgb], "flow": [flow], "both": [rgb, flow]}[self.modality]
                     for p in need:
@@ -133,8 +139,8 @@ class FeatureFolder:
                     return "split", need
         raise FileNotFoundError(
             f"{self.root}: video '{video_id}': no feature file "
-            f"(looked for {video_id}.npy/.pt, rgb/{video_id}.npy + flow/{video_id}.npy, "
-            f"{video_id}_rgb.npy + {video_id}_flow.npy)"
+            f"(looked for {name}.npy/.pt, rgb/{name}.npy + flow/{name}.npy, "
+            f"{name}_rgb.npy + {name}_flow.npy)"
         )
 
     def signature(self, video_ids: Iterable[str]) -> str:
@@ -166,7 +172,8 @@ class FeatureFolder:
         return lambda: self.load(video_id)
 
     def __repr__(self) -> str:
-        return f"{self.__class__.__name__}({str(self.root)!r}, modality={self.modality!r})"
+        return (f"{self.__class__.__name__}({str(self.root)!r}, modality={self.modality!r}, "
+                f"prefix={self.prefix!r})")
 
 
 def resample_snippets(

@@ -2,6 +2,7 @@ r"""Snippet graphs: nodes are the snippets of one video."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
@@ -9,6 +10,7 @@ from torch import Tensor
 from torch_geometric.data import Data
 
 from tagraph.data._graph_checks import check_features, check_snippet_times, where_prefix
+from tagraph.data.proposal_graph import cosine_edge_weight
 
 __all__ = ["snippet_graph", "temporal_edges", "knn_edges"]
 
@@ -41,17 +43,20 @@ def knn_edges(
     x: Tensor,
     k: int,
     exclude_offsets: Sequence[int] = (),
-    block_entries: int = _KNN_BLOCK_ENTRIES,
+    block_entries: int | None = None,
 ) -> tuple[Tensor, Tensor]:
     r"""Semantic :math:`k`-nearest neighbours by cosine similarity.
 
     Snippet :math:`t` receives from the :math:`k` other snippets :math:`u` of
     highest :math:`\cos(x_t, x_u)`, excluding :math:`u = t` and
     :math:`u = t + o` for :math:`o` in :obj:`exclude_offsets`; ties go to the
-    lower index. Blocked: a block of rows times all snippets
-    (:obj:`block_entries` similarities at most) is multiplied and reduced with
-    :obj:`topk` before the next, so memory is :math:`O(\mathrm{block} + Tk)`,
-    never :math:`T \times T`.
+    lower index. Blocked: square blocks of at most :obj:`block_entries`
+    similarities are multiplied one at a time, reduced with :obj:`topk` and
+    merged into a running top-:math:`k`, so memory is
+    :math:`O(\mathrm{block} + Tk)`, never :math:`T \times T`; the
+    similarity being symmetric, only the blocks on and above the diagonal are
+    computed (half the :math:`T^2 D` multiply-adds), each updating both its
+    rows and its columns.
 
     Returns :obj:`edge_index` :obj:`[2, T k']` sorted by (target, similarity
     descending, source) with :math:`k' = \min(k, \text{available})`, and the
@@ -70,26 +75,56 @@ def knn_edges(
     if kk <= 0:
         return (torch.zeros(2, 0, dtype=torch.long, device=device), x.new_zeros(0))
     xn = torch.nn.functional.normalize(x, dim=1, eps=1e-12)
-    rows = max(1, block_entries // max(t, 1))
-    src_out, val_out = [], []
+    # similarity is symmetric: only blocks (a, b) with b >= a are multiplied,
+    # and each one updates the running top-k of its rows and of its columns
+    if block_entries is None:
+        block_entries = _KNN_BLOCK_ENTRIES
+    bs = max(1, math.isqrt(max(1, block_entries)))
+    best_val = x.new_full((t, kk), -math.inf)
+    best_idx = torch.full((t, kk), t, dtype=torch.long, device=device)
     neg = torch.finfo(x.dtype).min
-    for a in range(0, t, rows):
-        b = min(t, a + rows)
-        sim = xn[a:b] @ xn.T  # [B, T]
-        r = torch.arange(a, b, device=device)
-        for o in excl:
-            c = r + o
-            ok = (c >= 0) & (c < t)
-            sim[ok.nonzero().flatten(), c[ok]] = neg
-        # one extra: a tie crosses the selection boundary iff the (k+1)-th value
-        # equals the k-th; only those rows are redone, lowest index first
-        extra = kk + 1 <= t - 1
-        val, idx = torch.topk(sim, kk + 1 if extra else kk, dim=1)
-        if extra:
-            bad = (val[:, kk] == val[:, kk - 1]).nonzero().flatten()
-            val, idx = val[:, :kk].contiguous(), idx[:, :kk].contiguous()
-        else:
-            bad = idx.new_zeros(0)
+    for a in range(0, t, bs):
+        ra = min(t, a + bs)
+        xa = xn[a:ra]
+        for b in range(a, t, bs):
+            rb = min(t, b + bs)
+            sim = xa @ xn[b:rb].T  # [Ba, Bb]
+            # a copy before masking (.contiguous() may return a view for 1-row blocks)
+            sim_t = sim.T.clone(memory_format=torch.contiguous_format) if b != a else None
+            _mask(sim, a, b, excl, neg)
+            _merge(best_val, best_idx, a, *_block_topk(sim, kk, b))
+            if sim_t is not None:
+                _mask(sim_t, b, a, excl, neg)
+                _merge(best_val, best_idx, b, *_block_topk(sim_t, kk, a))
+    src = best_idx.flatten()
+    val = best_val.flatten()
+    dst = torch.arange(t, device=device).repeat_interleave(kk)
+    return torch.stack([src, dst]), val
+
+
+def _mask(sim: Tensor, row0: int, col0: int, offsets: list[int], fill: float) -> None:
+    # entry (i, j) pairs rows row0 + i and column col0 + j: masked when the
+    # column is the row plus an excluded offset
+    rows, cols = sim.shape
+    for o in offsets:
+        lo = max(0, col0 - row0 - o)
+        hi = min(rows, col0 + cols - row0 - o)
+        if hi > lo:
+            i = torch.arange(lo, hi, device=sim.device)
+            sim[i, i + (row0 + o - col0)] = fill
+
+
+def _block_topk(sim: Tensor, k: int, col0: int) -> tuple[Tensor, Tensor]:
+    r"""Top-:obj:`k` of every row by (value descending, column ascending)."""
+    cols = sim.size(1)
+    kk = min(k, cols)
+    extra = kk < cols
+    # one extra: a tie crosses the selection boundary iff the (k+1)-th value
+    # equals the k-th; only those rows are redone, lowest column first
+    val, idx = torch.topk(sim, kk + 1 if extra else kk, dim=1)
+    if extra:
+        bad = (val[:, kk] == val[:, kk - 1]).nonzero().flatten()
+        val, idx = val[:, :kk].contiguous(), idx[:, :kk].contiguous()
         if bad.numel() > 0:
             s_b = sim[bad]
             k_b = val[bad, -1:]
@@ -97,20 +132,23 @@ def knn_edges(
             need = kk - greater.sum(1, keepdim=True)
             tied = s_b == k_b
             take = greater | (tied & (torch.cumsum(tied.long(), 1) <= need))
-            cols = take.nonzero()[:, 1].view(-1, kk)
-            val[bad] = s_b.gather(1, cols)
-            idx[bad] = cols
-        # order inside a row: similarity descending, then lower index
-        o1 = torch.sort(idx, dim=1, stable=True).indices
-        idx = idx.gather(1, o1)
-        val = val.gather(1, o1)
-        o2 = torch.sort(val, dim=1, descending=True, stable=True).indices
-        src_out.append(idx.gather(1, o2))
-        val_out.append(val.gather(1, o2))
-    src = torch.cat(src_out).flatten()
-    val = torch.cat(val_out).flatten()
-    dst = torch.arange(t, device=device).repeat_interleave(kk)
-    return torch.stack([src, dst]), val
+            cols_b = take.nonzero()[:, 1].view(-1, kk)
+            val[bad] = s_b.gather(1, cols_b)
+            idx[bad] = cols_b
+    return val, idx + col0
+
+
+def _merge(best_val: Tensor, best_idx: Tensor, row0: int, val: Tensor, idx: Tensor) -> None:
+    r"""Merges candidates into the running top-k of rows :obj:`row0...`, kept
+    sorted by (value descending, index ascending)."""
+    rows, k = val.size(0), best_val.size(1)
+    v = torch.cat([best_val[row0:row0 + rows], val], 1)
+    i = torch.cat([best_idx[row0:row0 + rows], idx], 1)
+    o = torch.sort(i, dim=1, stable=True).indices
+    v, i = v.gather(1, o), i.gather(1, o)
+    o = torch.sort(v, dim=1, descending=True, stable=True).indices[:, :k]
+    best_val[row0:row0 + rows] = v.gather(1, o)
+    best_idx[row0:row0 + rows] = i.gather(1, o)
 
 
 def snippet_graph(
@@ -178,9 +216,8 @@ def snippet_graph(
     device = features.device
     ei_t, et_t = temporal_edges(t, offsets, device)
     parts_i, parts_t, parts_w = [ei_t], [et_t], []
-    if weight == "relu_cos":
-        xn = torch.nn.functional.normalize(features, dim=1, eps=1e-12)
-        parts_w.append((xn[ei_t[0]] * xn[ei_t[1]]).sum(1))
+    if weight == "relu_cos":  # chunked: no [E, D] temporaries
+        parts_w.append(cosine_edge_weight(features, ei_t))
     if knn > 0:
         ei_k, sim = knn_edges(features, knn, offsets if knn_exclude_temporal else ())
         parts_i.append(ei_k)

@@ -185,9 +185,8 @@ def check_features(x: Tensor | np.ndarray, where: str, expected_dim: int | None 
         raise ValueError(
             f"{where}: field 'features' has dimension {x.size(1)}, expected {expected_dim}"
         )
-    bad = ~torch.isfinite(x)
-    if bool(bad.any()):
-        t = int(bad.any(dim=1).nonzero()[0, 0])
+    if not bool(torch.isfinite(x).all()):
+        t = int((~torch.isfinite(x)).any(dim=1).nonzero()[0, 0])
         raise ValueError(
             f"{where}: field 'features' holds NaN/Inf (first at snippet {t} of {x.size(0)})"
         )

@@ -46,8 +46,9 @@ def check(data, ref):
        excl=st.booleans(), seed=st.integers(0, 1000), integer=st.booleans())
 def test_matches_bruteforce(t, d, knn, offsets, excl, seed, integer):
     g = torch.Generator().manual_seed(seed)
-    if integer:  # small integers: exact similarity ties (and duplicate rows)
-        x = torch.randint(-1, 2, (t, d), generator=g).float()
+    if integer:  # signed one-hot rows (and zero rows): exact similarities, many ties
+        hot = torch.nn.functional.one_hot(torch.randint(0, d, (t,), generator=g), d).float()
+        x = hot * torch.randint(-1, 2, (t, 1), generator=g).float()
     else:
         x = torch.randn(t, d, generator=g)
     data = snippet_graph(x, times(t), temporal_offsets=offsets, knn=knn,

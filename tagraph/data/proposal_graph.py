@@ -382,6 +382,7 @@ def proposal_edges(
     :math:`O(N \log N + C)` for :math:`C` candidate pairs, never :math:`N^2`
     memory. Segments must have positive length.
     """
+    check_segments(segments, None, "segments", None, False)
     n = segments.size(0)
     empty = torch.zeros(2, 0, dtype=torch.long, device=segments.device)
     if n == 0:

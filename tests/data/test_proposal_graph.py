@@ -244,6 +244,11 @@ def test_bad_input(kwargs, field):
     assert "video_test_0000004" in str(err.value)
 
 
+def test_proposal_edges_rejects_empty_segments():
+    with pytest.raises(ValueError, match="'segments'"):
+        proposal_edges(torch.tensor([[1.0, 1.0], [0.0, 2.0]]))
+
+
 def test_duration_bounds_segments():
     f, t = torch.randn(10, 2), times(10)  # covers ~[0, 1.92] s
     proposal_graph(f, t, torch.tensor([[0.0, 5.0]]), duration=5.0)

@@ -127,7 +127,10 @@ def main():
     p.add_argument("--val-fraction", type=float, default=0.2)
     p.add_argument("--resume", action="store_true")
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch threads (1 is much faster on a shared, oversubscribed CPU)")
     args = p.parse_args()
+    torch.set_num_threads(args.threads)
 
     size = {"feature_dim": args.feature_dim} if args.size == "full" else args.size
     t0 = time.perf_counter()
@@ -151,7 +154,7 @@ def main():
     md = table(rows)
     cmd = "PYTHONPATH=. python examples/pgcn_synthetic.py " + " ".join(
         f"--{k.replace('_', '-')} {' '.join(map(str, v)) if isinstance(v, list) else v}"
-        for k, v in vars(args).items() if k not in ("resume", "no_progress", "methods"))
+        for k, v in vars(args).items() if k not in ("resume", "no_progress", "methods", "threads"))
     atomic_write(out / "summary.md", md + "\n\n" + cmd + "\n")
     print(md)
 

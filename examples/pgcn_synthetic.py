@@ -144,6 +144,33 @@ def main():
     size = {"feature_dim": args.feature_dim} if args.size == "full" else args.size
     out = Path(args.out)
     if args.summarize:
+        # Evaluate finished runs that have no test numbers yet (e.g. while other
+        # runs still train), then print the table of all eval_test.json files.
+        pending = []
+        for last in sorted(out.glob("*/last.pt")):
+            ckpt = torch.load(last, weights_only=True)
+            cfg = ckpt["config"]
+            if ckpt["epoch"] < cfg["epochs"] or (last.parent / "eval_test.json").exists():
+                continue
+            keys = ("ext_channels", "act_branch", "comp_branch", "edge_weight", "dropout",
+                    "gcn_dropout", "comp_weight", "reg_weight", "ohem_ratio")
+            model = PGCN(cfg["in_channels"], cfg["num_classes"], cfg["hidden_channels"],
+                         **{k: cfg[k] for k in keys})
+            best = torch.load(last.parent / "best.pt", weights_only=True)
+            load_checkpoint(last.parent / "best.pt", model, config=best["config"])
+            name = next(m for m, kw in METHODS.items() if kw["act_branch"] == cfg["act_branch"])
+            hist = ckpt["history"]
+            pending.append(({"method": name, "seed": cfg["seed"],
+                             "best_epoch": hist[-1]["best_epoch"],
+                             "val_mAP": max(h["val_mAP"] for h in hist),
+                             "train_seconds": sum(h["time"] for h in hist),
+                             "run_dir": str(last.parent)}, model))
+        if pending:
+            test_ds = SyntheticTAL(args.root, size=size, subset="test", graph="proposal")
+            test = [test_ds[i] for i in range(len(test_ds))]
+            gt_file = test_ds.files.annotation_file
+            for info, model in pending:
+                evaluate(args, info, model, test, gt_file, test_ds.files.classes)
         rows = [json.loads(f.read_text()) for f in sorted(out.glob("*/eval_test.json"))]
         md = table(rows)
         atomic_write(out / "summary.md", md + "\n")
@@ -166,7 +193,10 @@ def main():
     # The test subset is loaded only now, after every model is trained and chosen.
     test_ds = SyntheticTAL(args.root, size=size, subset="test", graph="proposal")
     test = [test_ds[i] for i in range(len(test_ds))]
-    rows = [evaluate(args, info, model, test, gt_file, classes) for info, model in trained]
+    rows = [evaluate(args, info, model, test, gt_file, classes)
+            if not (Path(info["run_dir"]) / "eval_test.json").exists()
+            else json.loads((Path(info["run_dir"]) / "eval_test.json").read_text())
+            for info, model in trained]
     cmd = "PYTHONPATH=. python examples/pgcn_synthetic.py " + " ".join(
         f"--{k.replace('_', '-')} {' '.join(map(str, v)) if isinstance(v, list) else v}"
         for k, v in vars(args).items()

@@ -87,7 +87,7 @@ def run(method: str, seed: int, args: argparse.Namespace, data: dict[str, Any],
         res = evaluate(model, DataLoader(test_set, batch_size=args.batch_size), data["gt_test"],
                        data["classes"])
         out.update(test_mAP=[float(v) for v in res.mAP], test_avg_mAP=float(res.average_mAP))
-    print(json.dumps({k: v for k, v in out.items() if k != "test_mAP"}), flush=True)
+    print(json.dumps(out), flush=True)
     return out
 
 

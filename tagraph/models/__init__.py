@@ -1,4 +1,4 @@
-"""tagraph.models: P-GCN, weakly-supervised models and baselines."""
+"""tagraph.models: P-GCN, GRN, ECM, BackTAL, ISSF and baselines."""
 
 from tagraph.models.backtal import BackTAL
 from tagraph.models.ecm import ECM
@@ -24,8 +24,8 @@ __all__ = [
     "GRN",
     "GRN_DEFAULTS",
     "ECM",
-    "BackTAL",
-    "ISSF",
     "WeaklySupervisedTAL",
     "detection_records",
+    "BackTAL",
+    "ISSF",
 ]

@@ -159,7 +159,8 @@ _WHERE = {
     "activitynet13": (
         "ActivityNet 1.3 (official activity_net.v1-3.min.json + a released feature set, "
         "see the ActionFormer / OpenTAD data pages)",
-        ["annotations/anet1.3.json", "features/<video_id>.npy   ([T, D])"],
+        ["annotations/anet1.3_i3d_filtered.json",
+         "i3d_features/v_<video_id>.npy   ([T, 2048], RGB then Flow)"],
         "datasets/activitynet13/README.md",
     ),
     "wtalc_thumos14": (
@@ -238,7 +239,8 @@ def _open_dataset(cfg: Mapping[str, Any], spec: MethodSpec, subset: str, train: 
         _require(name, root, [root / "annotations" / "thumos14.json", root / "i3d_features"])
         return THUMOS14(root, subset=subset, **kw)
     if name == "activitynet13":
-        _require(name, root, [root / "annotations" / "anet1.3.json", root / "features"])
+        _require(name, root, [root / "annotations" / "anet1.3_i3d_filtered.json",
+                              root / "i3d_features"])
         return ActivityNet13(root, subset=subset, **kw)
     if name == "wtalc_thumos14":
         _require(name, root, [root / "Thumos14reduced-I3D-JOINTFeatures.npy",

@@ -98,6 +98,17 @@ def _run(args: argparse.Namespace) -> int:
     say = print
     say(f"tagraph demo: output folder {out}")
     say(f"[1/4] synthetic THUMOS-like data (cached in {root})")
+    from tagraph.data import generate_synthetic_tal
+    from tagraph.data.synthetic import SYNTHETIC_SIZES
+
+    syn = SIZES[args.size]["synthetic"]
+    size = {**SYNTHETIC_SIZES["small"], **{k: tuple(v) if isinstance(v, list) else v
+                                          for k, v in syn.items()}}
+    t1 = time.perf_counter()
+    files = generate_synthetic_tal(root / "raw", size, 0)
+    say(f"      {size['num_train']} training + {size['num_test']} test videos, "
+        f"{size['num_classes']} classes, D = {size['feature_dim']} "
+        f"({time.perf_counter() - t1:.0f} s; ground truth {files.annotation_file})")
     methods = ["pgcn", args.weak]
     summaries: dict[str, dict[str, Any]] = {}
     for i, m in enumerate(methods):

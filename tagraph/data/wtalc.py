@@ -31,7 +31,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from tagraph.data.dataset import TALDataset
+from tagraph.data.dataset import TALDataset, read_classes
 from tagraph.data.features import file_signature, select_modality
 from tagraph.data.video import Video, check_features
 from tagraph.io import VideoAnnotation
@@ -213,7 +213,7 @@ class WTALCThumos14(TALDataset):
         ann = load_wtalc_annotations(self.annotation_file)
         self.ambiguous = ann.ambiguous
         classes = (list(ann.classes) if self._classes_arg is None
-                   else list(self._classes_arg))
+                   else read_classes(self._classes_arg))
         index = {c: i for i, c in enumerate(classes)}
         store = _FeatureStore(self.feature_file, len(ann.video_ids))
         self._store = store

@@ -298,3 +298,13 @@ def test_callable_arguments_key_the_cache_by_code(tmp_path, tiny):
     c = _ds(tmp_path, graph="proposal", proposals=gen2)
     assert c.processed_dir != a.processed_dir
     assert _describe_callable(lambda d: d) != _describe_callable(lambda d: d.x)
+
+
+def test_pre_transform_keys_the_cache(tmp_path, tiny):
+    from tagraph.transforms import SnippetGraph
+
+    a = _ds(tmp_path, pre_transform=SnippetGraph(knn=2))
+    b = _ds(tmp_path, pre_transform=SnippetGraph(knn=3))
+    assert a.processed_dir != b.processed_dir
+    assert a[0].edge_index.size(1) < b[0].edge_index.size(1)
+    assert _ds(tmp_path, pre_transform=SnippetGraph(knn=2)).processed_dir == a.processed_dir

@@ -138,7 +138,7 @@ def test_identical_and_tied_proposals():
 # ----------------------------------------------------------------------------
 # features and targets
 # ----------------------------------------------------------------------------
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=15, deadline=None)
 @given(seg=grid_segments, ratio=st.sampled_from([0.0, 0.5, 1.0]),
        pooling=st.sampled_from(["max", "mean"]))
 def test_features_match_bruteforce(seg, ratio, pooling):

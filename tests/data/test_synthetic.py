@@ -169,3 +169,13 @@ def test_dataset_reads_synthetic(tmp_path):
     assert repr(ds).startswith("SyntheticTAL(16, size='small', seed=0, subset='Test'")
     with pytest.raises(ValueError, match="subset"):
         SyntheticTAL(tmp_path, size="small", subset="valid")
+
+
+def test_proposal_graphs_of_synthetic(tmp_path):
+    ds = SyntheticTAL(tmp_path, size="small", subset="train", graph="proposal")
+    assert len(ds) == 24
+    d = ds[0]
+    assert d.x.shape[1] == 64 and d.x_ext.shape[1] == 192 and d.edge_index.size(1) > 0
+    y = torch.cat([g.y for g in ds])
+    assert 0 < float((y > 0).float().mean()) < 0.5  # foreground and background proposals
+    assert int(y.max()) <= ds.num_classes

@@ -83,9 +83,11 @@ def load_graphs(args):
 
     size = {"feature_dim": args.feature_dim} if args.size == "full" else args.size
     train = SyntheticTAL(args.root, size=size, subset="train", graph="proposal")
+    graphs = [train[i] for i in range(len(train))]
+    if "inference" not in args.parts:
+        return graphs, [], train.files.classes
     test = SyntheticTAL(args.root, size=size, subset="test", graph="proposal")
-    return ([train[i] for i in range(len(train))], [test[i] for i in range(len(test))],
-            train.files.classes)
+    return graphs, [test[i] for i in range(len(test))], train.files.classes
 
 
 def bench_table7(args, graphs, classes) -> None:

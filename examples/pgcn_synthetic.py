@@ -60,8 +60,8 @@ def run(args, name, kwargs, seed, train, val, gt_file, classes, out: Path):
     loader = PGCNTrainLoader(train, args.num_neighbors, batch_size=args.batch_size,
                              epoch_multiplier=args.epoch_multiplier)
     opt = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=0.9, weight_decay=5e-4)
-    sched = torch.optim.lr_scheduler.StepLR(opt, step_size=15, gamma=0.1)
-    cfg = dict(model.config, seed=seed, lr=args.lr, epochs=args.epochs,
+    sched = torch.optim.lr_scheduler.StepLR(opt, step_size=args.lr_step, gamma=0.1)
+    cfg = dict(model.config, seed=seed, lr=args.lr, lr_step=args.lr_step, epochs=args.epochs,
                num_neighbors=list(args.num_neighbors), batch_size=args.batch_size,
                epoch_multiplier=args.epoch_multiplier)
     trainer = Trainer(model, opt, scheduler=sched, out_dir=run_dir, seed=seed,
@@ -127,6 +127,7 @@ def main():
     p.add_argument("--num-neighbors", type=int, nargs="+", default=[4, 4])
     p.add_argument("--hidden", type=int, default=512)
     p.add_argument("--lr", type=float, default=0.01)
+    p.add_argument("--lr-step", type=int, default=15, help="x0.1 every this many epochs")
     p.add_argument("--dropout", type=float, default=0.8)
     p.add_argument("--gcn-dropout", type=float, default=0.5)
     p.add_argument("--edge-weight", default="cos", choices=["cos", "embed_cos", "none"])

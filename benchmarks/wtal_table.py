@@ -87,7 +87,7 @@ def run(method: str, seed: int, args: argparse.Namespace, data: dict[str, Any],
         res = evaluate(model, DataLoader(test_set, batch_size=args.batch_size), data["gt_test"],
                        data["classes"])
         out.update(test_mAP=[float(v) for v in res.mAP], test_avg_mAP=float(res.average_mAP))
-    print(json.dumps({k: v for k, v in out.items() if k != "test_mAP"}), flush=True)
+    print(json.dumps(out), flush=True)
     return out
 
 
@@ -121,6 +121,10 @@ def load_data(args: argparse.Namespace, grn_graph: dict[str, Any]) -> dict[str, 
     )
 
 
+def _size(text: str) -> Any:
+    return json.loads(text) if text.lstrip().startswith("{") else text
+
+
 def table(results: list[dict[str, Any]]) -> str:
     names = {"grn": "GRN", "grn_noreg": "GRN w/o regularisation",
              "ecm": "ECM", "ecm_pre": "ECM pre-classification stream only"}
@@ -142,7 +146,8 @@ def table(results: list[dict[str, Any]]) -> str:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--root", default="data/synthetic")
-    p.add_argument("--size", default="medium")
+    p.add_argument("--size", type=_size, default="medium",
+                   help='a SyntheticTAL size name or a JSON dict of generator parameters')
     p.add_argument("--data-seed", type=int, default=0)
     p.add_argument("--max-snippets", type=int, default=750)
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])

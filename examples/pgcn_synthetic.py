@@ -48,7 +48,7 @@ def split_train_val(graphs, val_fraction: float, seed: int = 0):
     return [graphs[i] for i in train], [graphs[i] for i in val]
 
 
-def run(args, name, kwargs, seed, train, val, test, gt_file, classes, out: Path):
+def run(args, name, kwargs, seed, train, val, gt_file, classes, out: Path):
     run_dir = out / f"{name.split()[0].lower().replace('+', '_')}_seed{seed}"
     torch.manual_seed(seed)
     d = train[0].x.size(1)
@@ -60,8 +60,8 @@ def run(args, name, kwargs, seed, train, val, test, gt_file, classes, out: Path)
     loader = PGCNTrainLoader(train, args.num_neighbors, batch_size=args.batch_size,
                              epoch_multiplier=args.epoch_multiplier)
     opt = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=0.9, weight_decay=5e-4)
-    sched = torch.optim.lr_scheduler.StepLR(opt, step_size=15, gamma=0.1)
-    cfg = dict(model.config, seed=seed, lr=args.lr, epochs=args.epochs,
+    sched = torch.optim.lr_scheduler.StepLR(opt, step_size=args.lr_step, gamma=0.1)
+    cfg = dict(model.config, seed=seed, lr=args.lr, lr_step=args.lr_step, epochs=args.epochs,
                num_neighbors=list(args.num_neighbors), batch_size=args.batch_size,
                epoch_multiplier=args.epoch_multiplier)
     trainer = Trainer(model, opt, scheduler=sched, out_dir=run_dir, seed=seed,
@@ -76,16 +76,23 @@ def run(args, name, kwargs, seed, train, val, test, gt_file, classes, out: Path)
                        resume=args.resume)
     train_s = time.perf_counter() - t0
     load_checkpoint(run_dir / "best.pt", model, config=cfg)
+    print(f"{name} seed {seed}: trained in {train_s:.0f}s, best epoch "
+          f"{hist[-1]['best_epoch']}, val avg mAP {max(h['val_mAP'] for h in hist):.4f}",
+          flush=True)
+    return {"method": name, "seed": seed, "best_epoch": hist[-1]["best_epoch"],
+            "val_mAP": max(h["val_mAP"] for h in hist), "train_seconds": train_s,
+            "run_dir": str(run_dir)}, model
+
+
+def evaluate(args, info, model, test, gt_file, classes):
+    run_dir = Path(info["run_dir"])
     res, dets = pgcn_evaluate(model, test, gt_file, classes, TIOU, nms_threshold=args.nms)
     save_results(run_dir / "results_test.json", dets)
-    summary = {"method": name, "seed": seed, "best_epoch": hist[-1]["best_epoch"],
-               "val_mAP": max(h["val_mAP"] for h in hist),
-               "mAP": {f"{t:.1f}": float(v) for t, v in zip(TIOU, res.mAP)},
-               "average_mAP": float(res.average_mAP), "train_seconds": train_s}
+    summary = dict(info, mAP={f"{t:.1f}": float(v) for t, v in zip(TIOU, res.mAP)},
+                   average_mAP=float(res.average_mAP))
     atomic_write(run_dir / "eval_test.json", json.dumps(summary, indent=1))
-    print(f"{name} seed {seed}: best epoch {summary['best_epoch']}, val avg mAP "
-          f"{summary['val_mAP']:.4f}, test mAP@0.5 {summary['mAP']['0.5']:.4f}, "
-          f"avg {summary['average_mAP']:.4f} ({train_s:.0f}s)", flush=True)
+    print(f"{info['method']} seed {info['seed']}: test mAP@0.5 {summary['mAP']['0.5']:.4f}, "
+          f"avg {summary['average_mAP']:.4f}", flush=True)
     return summary
 
 
@@ -120,6 +127,7 @@ def main():
     p.add_argument("--num-neighbors", type=int, nargs="+", default=[4, 4])
     p.add_argument("--hidden", type=int, default=512)
     p.add_argument("--lr", type=float, default=0.01)
+    p.add_argument("--lr-step", type=int, default=15, help="x0.1 every this many epochs")
     p.add_argument("--dropout", type=float, default=0.8)
     p.add_argument("--gcn-dropout", type=float, default=0.5)
     p.add_argument("--edge-weight", default="cos", choices=["cos", "embed_cos", "none"])
@@ -127,33 +135,75 @@ def main():
     p.add_argument("--val-fraction", type=float, default=0.2)
     p.add_argument("--resume", action="store_true")
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch threads (1 is much faster on a shared, oversubscribed CPU)")
+    p.add_argument("--summarize", action="store_true",
+                   help="only print the table of the eval_test.json files under --out")
     args = p.parse_args()
+    torch.set_num_threads(args.threads)
 
     size = {"feature_dim": args.feature_dim} if args.size == "full" else args.size
+    out = Path(args.out)
+    if args.summarize:
+        # Evaluate finished runs that have no test numbers yet (e.g. while other
+        # runs still train), then print the table of all eval_test.json files.
+        pending = []
+        for last in sorted(out.glob("*/last.pt")):
+            ckpt = torch.load(last, weights_only=True)
+            cfg = ckpt["config"]
+            if ckpt["epoch"] < cfg["epochs"] or (last.parent / "eval_test.json").exists():
+                continue
+            keys = ("ext_channels", "act_branch", "comp_branch", "edge_weight", "dropout",
+                    "gcn_dropout", "comp_weight", "reg_weight", "ohem_ratio")
+            model = PGCN(cfg["in_channels"], cfg["num_classes"], cfg["hidden_channels"],
+                         **{k: cfg[k] for k in keys})
+            best = torch.load(last.parent / "best.pt", weights_only=True)
+            load_checkpoint(last.parent / "best.pt", model, config=best["config"])
+            name = next(m for m, kw in METHODS.items() if kw["act_branch"] == cfg["act_branch"])
+            hist = ckpt["history"]
+            pending.append(({"method": name, "seed": cfg["seed"],
+                             "best_epoch": hist[-1]["best_epoch"],
+                             "val_mAP": max(h["val_mAP"] for h in hist),
+                             "train_seconds": sum(h["time"] for h in hist),
+                             "run_dir": str(last.parent)}, model))
+        if pending:
+            test_ds = SyntheticTAL(args.root, size=size, subset="test", graph="proposal")
+            test = [test_ds[i] for i in range(len(test_ds))]
+            gt_file = test_ds.files.annotation_file
+            for info, model in pending:
+                evaluate(args, info, model, test, gt_file, test_ds.files.classes)
+        rows = [json.loads(f.read_text()) for f in sorted(out.glob("*/eval_test.json"))]
+        md = table(rows)
+        atomic_write(out / "summary.md", md + "\n")
+        print(md)
+        return
     t0 = time.perf_counter()
     train_ds = SyntheticTAL(args.root, size=size, subset="train", graph="proposal")
-    test_ds = SyntheticTAL(args.root, size=size, subset="test", graph="proposal")
     classes = train_ds.files.classes
     gt_file = train_ds.files.annotation_file
     graphs = [train_ds[i] for i in range(len(train_ds))]
-    test = [test_ds[i] for i in range(len(test_ds))]
     train, val = split_train_val(graphs, args.val_fraction)
-    print(f"data: {len(train)} train / {len(val)} val / {len(test)} test videos, "
-          f"{sum(g.num_nodes for g in graphs + test)} proposals, D={graphs[0].x.size(1)} "
+    print(f"data: {len(train)} train / {len(val)} val videos, "
+          f"{sum(g.num_nodes for g in graphs)} proposals, D={graphs[0].x.size(1)} "
           f"({time.perf_counter() - t0:.0f}s)", flush=True)
-    out = Path(args.out)
-    rows = []
+    trained = []
     for seed in args.seeds:
         for name in args.methods:
-            rows.append(run(args, name, METHODS[name], seed, train, val, test, gt_file,
-                            classes, out))
-            atomic_write(out / "summary.json", json.dumps(rows, indent=1))
-    md = table(rows)
+            trained.append(run(args, name, METHODS[name], seed, train, val, gt_file,
+                               classes, out))
+    # The test subset is loaded only now, after every model is trained and chosen.
+    test_ds = SyntheticTAL(args.root, size=size, subset="test", graph="proposal")
+    test = [test_ds[i] for i in range(len(test_ds))]
+    rows = [evaluate(args, info, model, test, gt_file, classes)
+            if not (Path(info["run_dir"]) / "eval_test.json").exists()
+            else json.loads((Path(info["run_dir"]) / "eval_test.json").read_text())
+            for info, model in trained]
     cmd = "PYTHONPATH=. python examples/pgcn_synthetic.py " + " ".join(
         f"--{k.replace('_', '-')} {' '.join(map(str, v)) if isinstance(v, list) else v}"
-        for k, v in vars(args).items() if k not in ("resume", "no_progress", "methods"))
-    atomic_write(out / "summary.md", md + "\n\n" + cmd + "\n")
-    print(md)
+        for k, v in vars(args).items()
+        if k not in ("resume", "no_progress", "methods", "threads", "summarize"))
+    print(table(rows))
+    print(cmd)
 
 
 if __name__ == "__main__":

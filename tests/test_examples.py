@@ -13,3 +13,41 @@ def test_example_data_is_reproducible(tmp_path):
     mod.main(tmp_path)
     for name in ("example_gt.json", "example_results.json"):
         assert (tmp_path / name).read_bytes() == (REPO / "examples" / "data" / name).read_bytes()
+
+
+def _load(name: str):
+    import sys
+
+    sys.path.insert(0, str(REPO / "examples"))
+    spec = importlib.util.spec_from_file_location(name, REPO / "examples" / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_own_proposals_pgcn(tmp_path):
+    out = _load("own_proposals_pgcn").main(["--root", str(tmp_path), "--size", "tiny",
+                                            "--epochs", "1"])
+    assert len(out["mAP"]) == 4 and 0.0 <= out["average_mAP"] <= 1.0 and out["detections"] > 0
+
+
+def test_custom_graph_edges(tmp_path):
+    mod = _load("custom_graph_edges")
+    out = mod.main(["--root", str(tmp_path), "--size", "tiny", "--epochs", "1"])
+    assert set(out) == {"surrounding", "semantic_knn"}
+    # the swapped graph keeps the contextual edges and gives every node k semantic sources
+    import torch
+    from torch_geometric.data import Data
+
+    g = Data(x=torch.randn(5, 4), edge_index=torch.tensor([[1, 0, 3], [0, 1, 4]]),
+             edge_type=torch.tensor([0, 0, 1]), edge_weight=torch.ones(3), num_nodes=5)
+    h = mod.semantic_knn_edges(g, k=2)
+    assert (h.edge_type == 0).sum() == 2 and (h.edge_type == 2).sum() == 10
+    assert torch.bincount(h.edge_index[1][h.edge_type == 2], minlength=5).tolist() == [2] * 5
+    assert (h.edge_index[0] != h.edge_index[1]).all() and (h.edge_weight >= 0).all()
+
+
+def test_laplacian_in_your_model(tmp_path):
+    out = _load("laplacian_in_your_model").main(["--root", str(tmp_path), "--size", "tiny",
+                                                 "--epochs", "1"])
+    assert len(out) == 2 and all(0.0 <= v["average_mAP"] <= 1.0 for v in out.values())

@@ -34,10 +34,18 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--gt", required=True, metavar="GT.json",
+    p.add_argument("--gt", default=None, metavar="GT.json",
                    help="ground truth: {'database': {video: {'subset', 'annotations': ...}}}")
-    p.add_argument("--pred", required=True, metavar="RESULTS.json",
-                   help="detections: {'results': {video: [{'label', 'score', 'segment'}]}}")
+    p.add_argument("--pred", default=None, metavar="RESULTS.json",
+                   help="detections: {'results': {video: [{'label', 'score', 'segment'}]}}; "
+                   "with --checkpoint, where its results go (default: results_test.json "
+                   "beside the checkpoint)")
+    p.add_argument("--checkpoint", default=None, metavar="CKPT",
+                   help="predict the test subset of this 'tagraph train' checkpoint and score it "
+                   "against its config's dataset, in one go (thresholds: the config's)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="with --checkpoint: override a key of its config (e.g. data.root=...)")
+    p.add_argument("--device", default="auto", help="with --checkpoint: 'auto', 'cpu', 'cuda'")
     p.add_argument("--subset", default=None,
                    help="evaluate this subset only (case-insensitive, e.g. test, validation)")
     p.add_argument("--tiou", type=float, nargs="+", default=None, metavar="T",
@@ -51,11 +59,43 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--per-class", action="store_true", help="also print AP per class")
     p.add_argument("--json", action="store_true",
                    help='print one JSON object {"tiou", "mAP", "average_mAP", "per_class"}')
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, _parser=p)
     return p
 
 
+def _run_checkpoint(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from tagraph.commands._common import run_guarded
+
+    pred = args.pred or str(Path(args.checkpoint).parent / "results_test.json")
+    out: dict[str, Any] = {}
+
+    def go() -> int:
+        from tagraph.engine.runner import predict_checkpoint
+
+        out.update(predict_checkpoint(args.checkpoint, pred, overrides=args.overrides,
+                                      device=args.device, progress=not args.json))
+        return 0
+
+    rc = run_guarded("evaluate", go)
+    if rc:
+        return rc
+    result = out["result"]
+    if args.json:
+        print(json.dumps(result.to_dict()))
+        return 0
+    print(f"{args.checkpoint} -> {pred}: {out['videos']} test videos, {len(result.labels)} "
+          f"classes, {out['predictions']} predictions")
+    print(result.table(per_class=args.per_class))
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.checkpoint is not None:
+        return _run_checkpoint(args)
+    if args.gt is None or args.pred is None:
+        args._parser.error("--gt and --pred are required (or --checkpoint)")
     thresholds = args.tiou if args.tiou is not None else PRESETS[args.preset]
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

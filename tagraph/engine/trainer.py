@@ -16,7 +16,9 @@ so they load with ``torch.load(..., weights_only=True)``.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import math
 import os
 import random
@@ -29,6 +31,8 @@ from typing import Any
 import numpy as np
 import torch
 from torch import Tensor, nn
+
+_LOG = logging.getLogger("tagraph.engine")
 
 __all__ = [
     "Trainer",
@@ -238,6 +242,19 @@ class Trainer:
         config (dict, optional): The run's configuration, stored in every
             checkpoint and compared on resume. Defaults to ``model.config``
             when the model has one. (default: :obj:`None`)
+        amp (bool, optional): Automatic mixed precision for the training
+            step (float16 with gradient scaling on CUDA, bfloat16 on CPU).
+            (default: :obj:`False`)
+        distributed (bool, optional): Wrap the model in
+            :class:`~torch.nn.parallel.DistributedDataParallel` (gradients
+            averaged over ranks; epoch metrics averaged over ranks; only rank 0
+            writes files). :obj:`None` means "when a process group with more
+            than one rank is initialised". (default: :obj:`None`)
+
+    Every epoch's record is also logged (logger ``tagraph.engine``, level
+    INFO), and a loader whose ``sampler`` has ``set_epoch`` (e.g.
+    :class:`~torch.utils.data.DistributedSampler`) gets the epoch number
+    before each epoch, so shuffling is reproducible on resume.
     """
 
     def __init__(
@@ -252,9 +269,26 @@ class Trainer:
         grad_clip: float | None = None,
         progress: bool = True,
         config: dict[str, Any] | None = None,
+        amp: bool = False,
+        distributed: bool | None = None,
     ) -> None:
+        from tagraph.engine.distributed import TrainingStep, dist_info
+
         self.device = torch.device(device)
         self.model = model.to(self.device)
+        self.amp = bool(amp)
+        info = dist_info()
+        self.distributed = info.enabled if distributed is None else bool(distributed)
+        self.is_main = info.rank == 0
+        self._step_fn: Callable[[Any], tuple[Tensor, dict[str, float]]] = model.training_step
+        if self.distributed:
+            from torch.nn.parallel import DistributedDataParallel
+
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self._step_fn = DistributedDataParallel(
+                TrainingStep(self.model), device_ids=ids, find_unused_parameters=True)
+        self._scaler = (torch.amp.GradScaler("cuda")
+                        if self.amp and self.device.type == "cuda" else None)
         self.optimizer = optimizer
         self.scheduler = scheduler
         self.out_dir = Path(out_dir) if out_dir is not None else None
@@ -287,6 +321,7 @@ class Trainer:
             "rng": _rng_state(),
             "config": self.config,
             "history": self.history,
+            **({"scaler": self._scaler.state_dict()} if self._scaler is not None else {}),
             "best_value": self.best_value,
             "best_epoch": self.best_epoch,
         }
@@ -310,6 +345,8 @@ class Trainer:
         self.history = list(ckpt.get("history", []))
         self.best_value = ckpt.get("best_value")
         self.best_epoch = ckpt.get("best_epoch")
+        if self._scaler is not None and ckpt.get("scaler") is not None:
+            self._scaler.load_state_dict(ckpt["scaler"])
         _set_rng_state(ckpt["rng"])
 
     # Loops ------------------------------------------------------------------
@@ -337,18 +374,27 @@ class Trainer:
 
     def _train_epoch(self, loader: Iterable, epoch: int, epochs: int) -> dict[str, float]:
         self.model.train()
+        sampler = getattr(loader, "sampler", None)
+        if hasattr(sampler, "set_epoch"):
+            sampler.set_epoch(epoch)
         sums: dict[str, float] = {}
         n = 0
         iterator = loader
         bar = None
-        if self.progress:
+        if self.progress and self.is_main:
             from tqdm.auto import tqdm
 
             bar = tqdm(loader, desc=f"epoch {epoch + 1}/{epochs}", leave=False, dynamic_ncols=True)
             iterator = bar
         for i, batch in enumerate(iterator):
             batch = move_to_device(batch, self.device)
-            loss, logs = self.model.training_step(batch)
+            if self.amp:
+                dtype = torch.float16 if self.device.type == "cuda" else torch.bfloat16
+                ctx: Any = torch.autocast(self.device.type, dtype=dtype)
+            else:
+                ctx = contextlib.nullcontext()
+            with ctx:
+                loss, logs = self._step_fn(batch)
             if not torch.isfinite(loss.detach()).all():
                 where = ""
                 if self.out_dir is not None and (self.out_dir / "last.pt").exists():
@@ -360,10 +406,18 @@ class Trainer:
                     f"step {self.step + 1} (batch {i + 1} of the epoch){where}"
                 )
             self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            if self._scaler is not None:
+                self._scaler.scale(loss).backward()
+                self._scaler.unscale_(self.optimizer)
+            else:
+                loss.backward()
             if self.grad_clip is not None:
                 torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.grad_clip)
-            self.optimizer.step()
+            if self._scaler is not None:
+                self._scaler.step(self.optimizer)
+                self._scaler.update()
+            else:
+                self.optimizer.step()
             self.step += 1
             n += 1
             sums["loss"] = sums.get("loss", 0.0) + float(loss.detach())
@@ -376,7 +430,12 @@ class Trainer:
             bar.close()
         if n == 0:
             raise ValueError("the training loader yielded no batches")
-        return {k: v / n for k, v in sums.items()}
+        out = {k: v / n for k, v in sums.items()}
+        if self.distributed:
+            from tagraph.engine.distributed import all_reduce_mean
+
+            out = all_reduce_mean(out, self.device)
+        return out
 
     def fit(
         self,
@@ -423,12 +482,13 @@ class Trainer:
         if resume and last is not None and last.exists():
             self.load_checkpoint(last)
             # Drop metric lines of epochs that never reached a checkpoint.
-            self._rewrite_metrics()
+            if self.is_main:
+                self._rewrite_metrics()
         else:
             seed_everything(self.seed)
             self.epoch, self.step, self.history = 0, 0, []
             self.best_value, self.best_epoch = None, None
-            if self.out_dir is not None:
+            if self.out_dir is not None and self.is_main:
                 self._rewrite_metrics()
 
         for epoch in range(self.epoch, epochs):
@@ -465,7 +525,8 @@ class Trainer:
             record["best_epoch"] = self.best_epoch
             self.epoch = epoch + 1
             self.history.append(record)
-            if self.out_dir is not None:
+            _LOG.info("epoch %d/%d %s", epoch + 1, epochs, json.dumps(record))
+            if self.out_dir is not None and self.is_main:
                 self.save_checkpoint(self.out_dir / "last.pt")
                 if improved:
                     self.save_checkpoint(self.out_dir / "best.pt")

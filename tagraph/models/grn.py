@@ -17,9 +17,14 @@ from tagraph.ops.cas import CASDetectionConfig, threshold_range
 
 __all__ = ["GRN", "GRN_DEFAULTS"]
 
-#: Hyper-parameters the paper leaves open, chosen on a validation split carved
-#: from the training videos of the synthetic THUMOS-like dataset
-#: (``benchmarks/wtal_table.py --select grn``); see :class:`GRN`.
+#: Hyper-parameters the paper leaves open (see :class:`GRN`). They are to be
+#: chosen on a validation split carved from the training videos
+#: (``benchmarks/wtal_table.py --select`` sweeps mu and epsilon on it and never
+#: touches test). These values are reasoned starting points, NOT yet tuned:
+#: epsilon 0.5 on L2-normalised embeddings (squared distances in [0, 4]), mu 1
+#: (CG converges in about 10-20 iterations on kNN graphs), confident
+#: thresholds 0.7 / 0.1 on sigmoid scores, a +-2 temporal window plus 5
+#: semantic kNN edges, a 32-d embedding.
 GRN_DEFAULTS: dict[str, Any] = dict(
     hidden_channels=512,
     embed_channels=(256, 128, 32),
@@ -100,7 +105,7 @@ class GRN(WeaklySupervisedTAL):
     With :obj:`regularize=False` it is the same network without the
     regularisation (and affinity) module: the paper's ablation.
 
-    Open hyper-parameters (:data:`GRN_DEFAULTS`, chosen on validation):
+    Open hyper-parameters (:data:`GRN_DEFAULTS`, to be chosen on validation):
     :math:`\epsilon`, :math:`\mu`, :math:`\lambda`, :math:`\tau_h`,
     :math:`\tau_l`, the neighbourhood and the embedding size.
 

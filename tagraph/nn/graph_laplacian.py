@@ -48,14 +48,15 @@ class LaplacianOperator(MessagePassing):
         the CSR position of each of its :obj:`2E` entries (entry :obj:`e < E`
         is edge :obj:`e` as (dst, src), entry :obj:`E + e` its reverse).
 
-        One sort of the :obj:`2E` row keys; duplicate entries are kept
+        One sort of the :obj:`2E` (row, col) keys; duplicate entries are kept
         (a sparse-dense product sums them)."""
         w = 0.5 * edge_weight
         row = torch.cat([edge_index[1], edge_index[0]])
         col = torch.cat([edge_index[0], edge_index[1]])
         val = torch.cat([w, w])
         deg = torch.zeros(num_nodes, dtype=w.dtype, device=w.device).index_add_(0, row, val)
-        perm = torch.sort(row, stable=True).indices
+        # Sorted by (row, col): column-ordered rows make the product cache-friendlier.
+        perm = torch.sort(row * num_nodes + col).indices
         crow = torch.zeros(num_nodes + 1, dtype=torch.long, device=row.device)
         torch.cumsum(torch.bincount(row, minlength=num_nodes), 0, out=crow[1:])
         adj = torch.sparse_csr_tensor(crow, col[perm], val[perm], (num_nodes, num_nodes),

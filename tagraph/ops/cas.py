@@ -62,6 +62,9 @@ class CASDetectionConfig:
         min_length (int): Minimum candidate length in snippets. (default: :obj:`1`)
         max_per_video (int, optional): Keep the best detections per video.
             (default: :obj:`None`)
+        ignore_background (bool): The last CAS / video-score column is a
+            background class (BackTAL, ISSF): it is never detected.
+            (default: :obj:`False`)
     """
 
     class_threshold: float = 0.1
@@ -75,6 +78,7 @@ class CASDetectionConfig:
     soft_score_threshold: float = 1e-3
     min_length: int = 1
     max_per_video: int | None = None
+    ignore_background: bool = False
 
     def __post_init__(self) -> None:
         if self.nms_method not in ("hard", "gaussian", "linear"):
@@ -290,6 +294,7 @@ def cas_to_detections(
     config: CASDetectionConfig,
     *,
     act: Tensor | None = None,
+    extra: Sequence[tuple[Tensor, Sequence[float]]] = (),
     snippet_seconds: Tensor | float | None = None,
     duration: Tensor | None = None,
 ) -> CASDetections:
@@ -320,6 +325,10 @@ def cas_to_detections(
         config (CASDetectionConfig): Thresholds, contrast, NMS.
         act (torch.Tensor, optional): What is thresholded, :obj:`[N, C]` or
             :obj:`[N, 1]`. (default: :obj:`None`, the CAS)
+        extra (Sequence[tuple[torch.Tensor, Sequence[float]]], optional): More
+            :obj:`(activation, thresholds)` sources (e.g. BackTAL's
+            foreground-magnitude thresholds); their runs join the candidates
+            before NMS and are scored the same way. (default: :obj:`()`)
         snippet_seconds (torch.Tensor or float, optional): Snippet spacing per
             video :obj:`[B]` or for all. (default: :obj:`None`)
         duration (torch.Tensor, optional): Video durations (s), :obj:`[B]`.
@@ -332,13 +341,16 @@ def cas_to_detections(
             f"cas_to_detections: 'cas' {list(cas.shape)}, 'batch' {list(batch.shape)} and "
             f"'pos' {list(pos.shape)} must describe the same N snippets"
         )
+    if config.ignore_background:
+        cas, video_scores = cas[:, :-1], video_scores[:, :-1]
+        act = act[:, :-1] if act is not None and act.size(1) > 1 else act
+        extra = [(a[:, :-1] if a.size(1) > 1 else a, t) for a, t in extra]
     num_graphs = video_scores.size(0)
     ptr = _ptr(batch, num_graphs)
     keep = select_classes(video_scores, config.class_threshold, config.top1_fallback)
-    graph, cls, start, end = cas_segments(
-        cas if act is None else act, batch, config.thresholds, keep, config.min_length,
-        num_graphs,
-    )
+    sources = [(cas if act is None else act, config.thresholds), *extra]
+    runs = [cas_segments(a, batch, t, keep, config.min_length, num_graphs) for a, t in sources]
+    graph, cls, start, end = (torch.cat(parts) for parts in zip(*runs))
     score = _contrast_scores(cas, ptr, graph, cls, start, end, config.outer_lambda)
     score = score + config.gamma * video_scores.to(torch.float64)[graph, cls]
 

@@ -136,3 +136,32 @@ def test_config_and_thresholds():
     # top-1 fallback keeps class 0; one detection per video
     assert det.labels.tolist() == [0] and det.segments.shape == (1, 2)
     assert float(det.segments.max()) <= 2.8
+
+
+def test_extra_sources_and_background_column():
+    torch.manual_seed(0)
+    cas = torch.rand(40, 3, dtype=torch.float64)
+    vs = torch.rand(2, 3, dtype=torch.float64)
+    batch = torch.repeat_interleave(torch.arange(2), torch.tensor([25, 15]))
+    pos = torch.cat([torch.arange(25), torch.arange(15)]).double() * 0.5 + 0.25
+    cfg = CASDetectionConfig(class_threshold=0.3, thresholds=(0.4, 0.6), iou_threshold=0.5)
+    base = cas_to_detections(cas, vs, batch, pos, cfg)
+    # the same source twice: the duplicates (tIoU 1) are suppressed -> same result
+    dup = cas_to_detections(cas, vs, batch, pos, cfg, extra=[(cas, (0.4, 0.6))])
+    for a, b in zip(base, dup):
+        assert torch.equal(a, b)
+    # one extra threshold as a separate source = that threshold in the config
+    cfg3 = CASDetectionConfig(class_threshold=0.3, thresholds=(0.4, 0.6, 0.8),
+                              iou_threshold=0.5)
+    full = cas_to_detections(cas, vs, batch, pos, cfg3)
+    split = cas_to_detections(cas, vs, batch, pos, cfg, extra=[(cas, (0.8,))])
+    assert sorted(zip(full.scores.tolist(), full.labels.tolist())) == sorted(
+        zip(split.scores.tolist(), split.labels.tolist()))
+    # a background column is never detected
+    bg_cfg = CASDetectionConfig(class_threshold=0.3, thresholds=(0.4, 0.6), iou_threshold=0.5,
+                                ignore_background=True)
+    with_bg = cas_to_detections(torch.cat([cas, torch.ones(40, 1, dtype=cas.dtype)], 1),
+                                torch.cat([vs, torch.ones(2, 1, dtype=vs.dtype)], 1),
+                                batch, pos, bg_cfg)
+    for a, b in zip(base, with_bg):
+        assert torch.equal(a, b)

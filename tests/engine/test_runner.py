@@ -1,0 +1,137 @@
+"""Runner: resume after SIGKILL, 2-process Gloo DDP, configs, splits, missing datasets."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from tagraph.engine.config import ConfigError, available_configs, load_config
+from tagraph.engine.runner import METHODS, DatasetNotFoundError, load_data, split_train_val
+
+REPO = Path(__file__).resolve().parents[2]
+DRIVER = REPO / "tests" / "engine" / "_tiny_run.py"
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
+    env["OMP_NUM_THREADS"] = "1"
+    return env
+
+
+def _records(run: Path) -> list[dict]:
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    for r in rows:
+        r.pop("time")
+    return rows
+
+
+def _weights(path: Path) -> dict[str, torch.Tensor]:
+    return torch.load(path, map_location="cpu", weights_only=True)["model"]
+
+
+@pytest.fixture(scope="module")
+def tiny_root(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("tiny_data")
+
+
+@pytest.mark.slow
+def test_resume_after_sigkill_equals_uninterrupted(tmp_path, tiny_root):
+    epochs = 6
+    ref = tmp_path / "ref"
+    subprocess.run([sys.executable, str(DRIVER), str(ref), str(tiny_root), "--epochs",
+                    str(epochs), "--batch-size", "1"], check=True, env=_env(), timeout=300)
+    run = tmp_path / "killed"
+    cmd = [sys.executable, str(DRIVER), str(run), str(tiny_root), "--epochs", str(epochs),
+           "--batch-size", "1", "--slow", "0.05"]
+    proc = subprocess.Popen(cmd, env=_env())
+    deadline = time.time() + 240
+    try:
+        while time.time() < deadline:
+            m = run / "metrics.jsonl"
+            if m.exists() and len(m.read_text().splitlines()) >= 2:
+                break
+            if proc.poll() is not None:
+                pytest.fail("the training process ended before it could be killed")
+            time.sleep(0.02)
+        time.sleep(0.15)  # into the next epoch's training steps
+        assert proc.poll() is None, "finished before the kill: slow it down"
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    done = len(_records(run))
+    assert 2 <= done < epochs
+    subprocess.run(cmd + ["--resume"], check=True, env=_env(), timeout=300)
+    a, b = _records(ref), _records(run)
+    assert len(b) == epochs
+    assert a == b
+    wa, wb = _weights(ref / "last.pt"), _weights(run / "last.pt")
+    for k in wa:
+        assert torch.equal(wa[k], wb[k]), k
+    ea = json.loads((ref / "eval_test.json").read_text())
+    eb = json.loads((run / "eval_test.json").read_text())
+    assert ea["mAP"] == eb["mAP"]
+
+
+@pytest.mark.slow
+def test_two_gloo_processes_equal_one_process(tmp_path, tiny_root):
+    one = tmp_path / "one"
+    subprocess.run([sys.executable, str(DRIVER), str(one), str(tiny_root), "--epochs", "3",
+                    "--batch-size", "4"], check=True, env=_env(), timeout=300)
+    two = tmp_path / "two"
+    subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone",
+                    "--nproc_per_node=2", str(DRIVER), str(two), str(tiny_root), "--epochs",
+                    "3", "--batch-size", "4"], check=True, env=_env(), timeout=300,
+                   capture_output=True)
+    a, b = _records(one), _records(two)
+    assert len(a) == len(b) == 3
+    for ra, rb in zip(a, b):
+        assert ra["step"] == rb["step"] == 2 * ra["epoch"]  # same global batches
+        assert ra["loss"] == pytest.approx(rb["loss"], rel=1e-5)
+        assert ra["val_mAP"] == pytest.approx(rb["val_mAP"], abs=1e-6)
+    wa, wb = _weights(one / "last.pt"), _weights(two / "last.pt")
+    for k in wa:
+        torch.testing.assert_close(wa[k], wb[k], rtol=1e-5, atol=1e-6)
+
+
+def test_every_method_has_a_config_per_dataset():
+    names = set(available_configs())
+    for m in ("pgcn", "grn", "ecm", "backtal", "issf"):
+        assert m in METHODS
+        for ds in ("synthetic", "thumos14", "activitynet13"):
+            assert f"{m}/{ds}" in names
+            cfg = load_config(f"{m}/{ds}")
+            assert cfg["method"] == m and cfg["data"]["dataset"] == ds
+
+
+def test_overrides_and_bad_keys():
+    cfg = load_config("grn/synthetic", ["optim.lr=3e-4", "train.epochs=7", "model.mu=2"])
+    assert cfg["optim"]["lr"] == 3e-4 and cfg["train"]["epochs"] == 7
+    assert cfg["model"]["mu"] == 2.0 and isinstance(cfg["model"]["mu"], float)
+    with pytest.raises(ConfigError, match="valid keys: .*model.mu"):
+        load_config("grn/synthetic", ["model.muu=1"])
+
+
+def test_split_is_fixed_and_disjoint():
+    tr, val = split_train_val(50, 0.2, 1234)
+    assert len(val) == 10 and not set(tr) & set(val) and sorted(tr + val) == list(range(50))
+    assert split_train_val(50, 0.2, 1234) == (tr, val)
+
+
+def test_missing_dataset_says_where_to_get_it(tmp_path):
+    cfg = load_config("ecm/thumos14", [f"data.root={json.dumps(str(tmp_path / 'nope'))}"])
+    with pytest.raises(DatasetNotFoundError) as e:
+        load_data(cfg)
+    msg = str(e.value)
+    assert "i3d_features" in msg and "annotations/thumos14.json" in msg
+    assert "datasets/thumos14/README.md" in msg and "actionformer" in msg.lower()

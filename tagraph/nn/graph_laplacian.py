@@ -102,13 +102,18 @@ def _system(edge_index: Tensor, edge_weight: Tensor, num_nodes: int,
     off = -mu * w
     val = torch.cat([off, off, diag])
     # Sorted by (row, col); 32-bit keys sort about twice as fast when they fit.
+    # 32-bit CSR indices when they fit: the CPU sparse product otherwise converts
+    # them on every call.
     key = row * n + col
-    if n * n < 2**31:
+    small = n * n < 2**31
+    if small:
         key = key.to(torch.int32)
     perm = torch.sort(key).indices
-    crow = torch.zeros(n + 1, dtype=torch.long, device=row.device)
+    idx_dtype = torch.int32 if small else torch.long
+    crow = torch.zeros(n + 1, dtype=idx_dtype, device=row.device)
     torch.cumsum(torch.bincount(row, minlength=n), 0, out=crow[1:])
-    m = torch.sparse_csr_tensor(crow, col[perm], val[perm], (n, n), check_invariants=False)
+    m = torch.sparse_csr_tensor(crow, col[perm].to(idx_dtype), val[perm], (n, n),
+                                check_invariants=False)
     return m, (1.0 / diag).unsqueeze(-1), perm
 
 
@@ -127,18 +132,22 @@ def _cg(
         return x, 0.0, 0
     weights = torch.cat([torch.ones_like(dinv), dinv], 1).T  # [2, T]
     b_norm = b.norm(dim=0).clamp(min=tiny)
-    rr, rz = weights @ (r * r)  # ||r_c||^2 and r_c^T D^-1 r_c
+    # Preallocated [T, C] work buffers: fresh ones would be page-faulted in on
+    # every iteration.
+    buf = torch.empty_like(r)
+    ap = torch.zeros_like(r)
+    rr, rz = weights @ torch.mul(r, r, out=buf)  # ||r_c||^2 and r_c^T D^-1 r_c
     p = r * dinv
     res = float((rr.sqrt() / b_norm).max())
     it = 0
     while res > tol and it < max_iter:
-        ap = _OPERATOR.message_and_aggregate(m, p)
-        pap = weights[0] @ (p * ap)
+        torch.addmm(ap, m, p, beta=0.0, out=ap)  # ap = M p
+        pap = weights[0] @ torch.mul(p, ap, out=buf)
         alpha = torch.where(pap > 0, rz / pap.clamp(min=tiny), torch.zeros_like(pap))
         x.addcmul_(p, alpha)
         r.addcmul_(ap, alpha, value=-1.0)
         it += 1
-        rr, rz_new = weights @ (r * r)
+        rr, rz_new = weights @ torch.mul(r, r, out=buf)
         res = float((rr.sqrt() / b_norm).max())
         if res <= tol:
             break

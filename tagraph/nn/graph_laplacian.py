@@ -318,8 +318,10 @@ class GraphLaplacianRegularization(torch.nn.Module):
     * :obj:`"dense"`: per-graph Cholesky factorisation of the padded
       :obj:`[B, T, T]` systems (fast for short videos, :math:`O(T^2)` memory);
     * :obj:`"cg"`: Jacobi-preconditioned conjugate gradient in which
-      :math:`\mathbf{L}\mathbf{v}` is message passing over the edges
-      (:class:`LaplacianOperator`, :math:`O(E)` memory) for long videos.
+      :math:`\mathbf{M}\mathbf{v}` is one sparse-dense product over the edges
+      (:class:`LaplacianOperator`; :math:`\mathbf{M}` is built once per forward
+      as a CSR matrix, :math:`O(E + T)` memory, and reused by the backward) for
+      long videos.
 
     Gradients come from implicit differentiation, not from back-propagating
     through the solver: with :math:`\mathbf{M} = \mathbf{I} + \mu \mathbf{L}` and

@@ -32,6 +32,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from tagraph.engine.config import flatten
+
 _LOG = logging.getLogger("tagraph.engine")
 
 __all__ = [
@@ -75,24 +77,13 @@ def move_to_device(batch: Any, device: torch.device | str) -> Any:
     return batch
 
 
-def _flatten(cfg: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in cfg.items():
-        key = f"{prefix}{k}"
-        if isinstance(v, Mapping):
-            out.update(_flatten(v, key + "."))
-        else:
-            out[key] = v
-    return out
-
-
 def _config_diff(
     a: Mapping[str, Any] | None, b: Mapping[str, Any] | None
 ) -> dict[str, tuple[Any, Any]]:
     r"""Returns ``{dotted.key: (value_in_a, value_in_b)}`` for every key whose
     value differs between two (nested) configs; a missing key reads as
     ``'<missing>'``."""
-    fa, fb = _flatten(a or {}), _flatten(b or {})
+    fa, fb = flatten(a or {}), flatten(b or {})
     missing = "<missing>"
     diff = {}
     for key in sorted(set(fa) | set(fb)):

@@ -219,6 +219,10 @@ def _open_dataset(cfg: Mapping[str, Any], spec: MethodSpec, subset: str, train: 
     if spec.clicks and train:
         kw["clicks"] = d.get("clicks") or "background"
         kw["click_seed"] = int(d.get("click_seed", 0))
+    if spec.graph == "proposal" and train and d.get("gt_as_fg", True):
+        # SSN / P-GCN: ground-truth boxes are extra foreground training nodes
+        # (removed again from the validation videos' graphs, see load_data)
+        kw["graph_kwargs"]["add_gt"] = True
     if spec.graph == "proposal" and name != "synthetic":
         key = "proposals_train" if train else "proposals_test"
         if not d.get(key):
@@ -299,6 +303,10 @@ def load_data(cfg: Mapping[str, Any], *, need_train: bool = True) -> RunData:
         tr_idx, val_idx = split_train_val(len(train_ds), float(d.get("val_fraction", 0.2)),
                                           int(d.get("split_seed", 1234)))
         train, val = train_ds[tr_idx], train_ds[val_idx]
+        if spec.graph == "proposal":
+            from tagraph.data import drop_gt_nodes
+
+            val = [drop_gt_nodes(g) for g in val]
     ambiguous = None
     if d["dataset"] == "wtalc_thumos14":
         amb = Path(d["root"]) / "Thumos14reduced-Annotations" / "Ambiguous_test.txt"

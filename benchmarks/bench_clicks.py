@@ -26,6 +26,8 @@ measured side by side in one process)::
 from __future__ import annotations
 
 import argparse
+import copy
+import json
 import statistics
 import sys
 import time
@@ -41,8 +43,11 @@ from torch_geometric.loader import DataLoader  # noqa: E402
 
 from tagraph.data import SyntheticTAL  # noqa: E402
 from tagraph.engine import Trainer  # noqa: E402
-from tagraph.evaluation import THUMOS14_TIOU, detection_map  # noqa: E402
+from tagraph.engine.runner import score, split_train_val  # noqa: E402
+from tagraph.evaluation import THUMOS14_TIOU  # noqa: E402
+from tagraph.io import Detections, load_annotations  # noqa: E402
 from tagraph.models import ISSF, BackTAL, detection_records  # noqa: E402
+from tagraph.transforms import RandomSnippetCrop  # noqa: E402
 
 #: The reduced THUMOS-like configuration of the table (fits a small shared CPU): fewer,
 #: shorter videos, 8 classes, D = 64 (the "small" size's video lengths and dimension).
@@ -81,19 +86,17 @@ def predict_all(model, loader, branch: str | None = None) -> list:
     return preds
 
 
-def evaluate(preds, test, classes) -> float:
-    results: dict[str, list] = {d.video_id: [] for d in test}
-    for vid, cls, score, start, end in preds:
-        results[vid].append({"label": classes[cls], "score": float(score),
-                             "segment": [float(start), float(end)]})
-    pred = {"version": "tagraph", "results": results, "external_data": {}}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        res = detection_map(str(test.files.annotation_file), pred, THUMOS14_TIOU, subset="Test")
+def score_records(preds, graphs, gt, classes) -> tuple[float, list[float]]:
+    r"""mAP (%) of :obj:`preds` on the videos of :obj:`graphs` only (the
+    runner's :func:`~tagraph.engine.runner.score`: validation videos are a
+    part of the training subset)."""
+    records = [(v, classes[c], s, a, b) for v, c, s, a, b in preds]
+    dets = Detections.from_records(records) if records else Detections.from_records([])
+    res = score(dets, gt, [g.video_id for g in graphs], THUMOS14_TIOU)
     return 100.0 * float(res.average_mAP), [100.0 * float(m) for m in res.mAP]
 
 
-def train_one(kind, kw, train, args, seed):
+def train_one(kind, kw, train, args, seed, val_fn=None):
     torch.manual_seed(seed)
     d, c = train[0].x.size(1), train[0].y.size(1)
     model = build(kind, d, c, args.hidden, args.epochs, **kw)
@@ -106,37 +109,156 @@ def train_one(kind, kw, train, args, seed):
         loader = model.track_epochs(loader)
     trainer = Trainer(model, opt, seed=seed, progress=False)
     t0 = time.perf_counter()
-    trainer.fit(loader, epochs=args.epochs)
+    trainer.fit(loader, epochs=args.epochs, val_fn=val_fn, select="val_mAP", mode="max")
     return model, time.perf_counter() - t0
 
 
-def table(args) -> None:
-    train, test = datasets(args.root, args.size, args.data_seed, args.max_snippets)
-    test_loader = DataLoader(test, batch_size=8)
-    rows: dict[str, list[tuple[float, list[float]]]] = {k: [] for k in VARIANTS}
-    for seed in args.seeds:
-        for name, (kind, kw) in VARIANTS.items():
-            model, secs = train_one(kind, kw, train, args, seed)
-            avg, per = evaluate(predict_all(model, test_loader), test, test.classes)
-            rows[name].append((avg, per))
-            print(f"seed {seed} {name:30s} avg mAP {avg:6.2f}  mAP@0.5 {per[4]:6.2f} "
-                  f"({secs:.0f} s)", flush=True)
-    n_train, n_test = len(train), len(test)
-    mean_t = sum(d.num_nodes for d in train) / n_train
-    print(f"\nSyntheticTAL size={args.size!r} (data seed {args.data_seed}): {n_train} train / "
-          f"{n_test} test videos, D = {train[0].x.size(1)}, mean T = {mean_t:.0f}; "
-          f"hidden {args.hidden}, {args.epochs} epochs, batch {args.batch_size}, "
-          f"seeds {args.seeds}")
-    print("\n| method | mAP@0.1 | mAP@0.3 | mAP@0.5 | mAP@0.7 | avg 0.1:0.7 |")
-    print("|---|---|---|---|---|---|")
-    for name, vals in rows.items():
+@torch.no_grad()
+def backtal_diagnostics(model: BackTAL, graphs) -> dict[str, float]:
+    r"""What the clicks change in the suppressed CAS (the one localised): mean
+    min-max normalised CAS of each video's ground-truth classes at background
+    snippets and at action snippets, and their gap."""
+    model.eval()
+    bg_vals, fg_vals = [], []
+    for batch in DataLoader(list(graphs), batch_size=8, follow_batch=["gt_segments"]):
+        cas, _, _, sb = model._suppressed(batch)
+        c = cas.size(1)
+        y = batch.y.view(-1, c).bool()
+        gt_batch, seg, pos = batch.gt_segments_batch, batch.gt_segments, batch.pos
+        inside = (pos.unsqueeze(1) >= seg[:, 0]) & (pos.unsqueeze(1) < seg[:, 1]) & (
+            sb.batch.unsqueeze(1) == gt_batch.unsqueeze(0))
+        act = inside.any(1)
+        mask = y[sb.batch]  # [N, C] ground-truth classes of the snippet's video
+        v = cas[mask]
+        a = act.unsqueeze(1).expand_as(mask)[mask]
+        fg_vals.append(v[a])
+        bg_vals.append(v[~a])
+    fg, bg = torch.cat(fg_vals), torch.cat(bg_vals)
+    return {"cas_fg": float(fg.mean()), "cas_bg": float(bg.mean()),
+            "cas_gap": float(fg.mean() - bg.mean()),
+            "bg_above_0.5": float((bg > 0.5).float().mean())}
+
+
+@torch.no_grad()
+def issf_diagnostics(model: ISSF, graphs) -> dict[str, float]:
+    r"""How much the refined branch differs from the base branch: mean total
+    variation distance of their frame class distributions, and the mean
+    absolute difference of the attention-weighted frame scores."""
+    if not model.use_refinement:
+        return {}
+    tv, dscore = [], []
+    for batch in DataLoader(list(graphs), batch_size=8):
+        _, frm_b, _ = model.scores(batch, "base")
+        _, frm_r, _ = model.scores(batch, "refined")
+        _, frm, _ = model.scores(batch, "both")
+        tv.append(0.5 * (frm_r - frm_b).abs().sum(-1))
+        dscore.append((frm - frm_b).abs().mean(-1))
+    return {"frame_tv_refined_vs_base": float(torch.cat(tv).mean()),
+            "frame_score_diff_both_vs_base": float(torch.cat(dscore).mean())}
+
+
+def run_one(name, kind, kw, data, args, seed) -> dict:
+    train, val, test, gt, classes = data
+    val_loader = DataLoader(list(val), batch_size=8)
+    best: dict = {"mAP": -1.0, "state": None, "epoch": 0}
+    epoch = [0]
+
+    def val_fn(m) -> dict[str, float]:
+        epoch[0] += 1
+        if epoch[0] % args.eval_every and epoch[0] != args.epochs:
+            return {"val_mAP": -1.0}
+        avg, _ = score_records(predict_all(m, val_loader), val, gt, classes)
+        if avg > best["mAP"]:
+            best.update(mAP=avg, state=copy.deepcopy(m.state_dict()), epoch=epoch[0])
+        return {"val_mAP": avg}
+
+    model, secs = train_one(kind, kw, train, args, seed, val_fn)
+    model.load_state_dict(best["state"])
+    test_loader = DataLoader(list(test), batch_size=8)
+    avg, per = score_records(predict_all(model, test_loader), test, gt, classes)
+    out = {"name": name, "seed": seed, "best_epoch": best["epoch"], "val_avg": best["mAP"],
+           "test_avg": avg, "test_mAP": per, "train_seconds": secs}
+    if kind == "backtal":
+        out["diag"] = backtal_diagnostics(model, test)
+    elif model.use_refinement:
+        out["diag"] = issf_diagnostics(model, test)
+        b_avg, b_per = score_records(predict_all(model, test_loader, "base"), test, gt, classes)
+        out["diag"].update(test_avg_base_branch_of_full=b_avg)
+    return out
+
+
+def load_split(args):
+    train_ds, test = datasets(args.root, args.size, args.data_seed, args.max_snippets)
+    tr_idx, val_idx = split_train_val(len(train_ds), args.val_fraction, 1234)
+    train, val = train_ds[tr_idx], train_ds[val_idx]
+    if args.crop:
+        train = copy.copy(train)
+        train.transform = RandomSnippetCrop(args.crop)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        gt = load_annotations(train_ds.files.annotation_file)
+    return (train, val, test, gt, list(test.classes)), train_ds
+
+
+def print_table(results: list[dict], header: str = "") -> None:
+    if header:
+        print(header)
+    print("\n| method | mAP@0.1 | mAP@0.3 | mAP@0.5 | mAP@0.7 | avg 0.1:0.7 | val avg "
+          "| best epoch |")
+    print("|---|---|---|---|---|---|---|---|")
+    for name in VARIANTS:
+        vals = [r for r in results if r["name"] == name]
+        if not vals:
+            continue
         cells = []
         for j in (0, 2, 4, 6):
-            xs = [v[1][j] for v in vals]
+            xs = [v["test_mAP"][j] for v in vals]
             cells.append(f"{statistics.mean(xs):.1f} ± {statistics.pstdev(xs):.1f}")
-        xs = [v[0] for v in vals]
-        cells.append(f"{statistics.mean(xs):.1f} ± {statistics.pstdev(xs):.1f}")
+        for key in ("test_avg", "val_avg"):
+            xs = [v[key] for v in vals]
+            cells.append(f"{statistics.mean(xs):.1f} ± {statistics.pstdev(xs):.1f}")
+        cells.append(",".join(str(v["best_epoch"]) for v in vals))
         print(f"| {name} | " + " | ".join(cells) + " |")
+    diag = [r for r in results if r.get("diag")]
+    if diag:
+        print("\ndiagnostics on the test videos (mean over seeds):")
+        for name in VARIANTS:
+            ds = [r["diag"] for r in diag if r["name"] == name]
+            if ds:
+                keys = ds[0].keys()
+                print(f"  {name}: " + ", ".join(
+                    f"{k} {statistics.mean(d[k] for d in ds):.3f}" for k in keys))
+
+
+def table(args) -> None:
+    data, train_ds = load_split(args)
+    train, val, test = data[:3]
+    results: list[dict] = []
+    out = Path(args.out) if args.out else None
+    if out is not None and out.exists() and args.resume:
+        results = [json.loads(line) for line in out.read_text().splitlines() if line.strip()]
+    done = {(r["name"], r["seed"]) for r in results}
+    variants = [v for v in VARIANTS if args.variants is None or v in args.variants]
+    for seed in args.seeds:
+        for name in variants:
+            if (name, seed) in done:
+                continue
+            kind, kw = VARIANTS[name]
+            r = run_one(name, kind, kw, data, args, seed)
+            results.append(r)
+            print(json.dumps(r), flush=True)
+            if out is not None:
+                out.parent.mkdir(parents=True, exist_ok=True)
+                with out.open("a") as f:
+                    f.write(json.dumps(r) + "\n")
+    mean_t = sum(d.num_nodes for d in train_ds) / len(train_ds)
+    header = (f"\nSyntheticTAL size={args.size!r} (data seed {args.data_seed}): "
+              f"{len(train)} train / {len(val)} val (checkpoint selection) / {len(test)} test "
+              f"videos, D = {train_ds[0].x.size(1)}, mean T = {mean_t:.0f}; hidden "
+              f"{args.hidden}, {args.epochs} epochs (val every {args.eval_every}), batch "
+              f"{args.batch_size}, lr BackTAL {args.lr_backtal} / ISSF {args.lr_issf}, "
+              f"train crop {args.crop or 'none'}, seeds {args.seeds}")
+    print_table(results, header)
 
 
 def speed(args) -> None:
@@ -173,6 +295,14 @@ def main() -> None:
     p.add_argument("--lr-backtal", type=float, default=1e-3)
     p.add_argument("--lr-issf", type=float, default=1e-3)
     p.add_argument("--max-snippets", type=int, default=750)
+    p.add_argument("--crop", type=int, default=0,
+                   help="fixed-T training: random crop of T snippets (0 = whole videos)")
+    p.add_argument("--val-fraction", type=float, default=0.2)
+    p.add_argument("--eval-every", type=int, default=1,
+                   help="validation mAP every N epochs (and after the last)")
+    p.add_argument("--variants", nargs="+", default=None, choices=list(VARIANTS))
+    p.add_argument("--out", default=None, help="JSON-lines file of the runs (appended)")
+    p.add_argument("--resume", action="store_true", help="skip the runs already in --out")
     p.add_argument("--threads", type=int, default=1,
                    help="torch threads (1 is fastest on a loaded shared machine)")
     args = p.parse_args()

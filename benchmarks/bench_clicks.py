@@ -193,6 +193,11 @@ def run_one(name, kind, kw, data, args, seed) -> dict:
 
     model, secs = train_one(kind, kw, train, args, seed, val_fn)
     model.load_state_dict(best["state"])
+    if args.save_dir:
+        folder = Path(args.save_dir)
+        folder.mkdir(parents=True, exist_ok=True)
+        slug = name.lower().replace(" ", "_").replace(",", "").replace("+", "plus")
+        torch.save(best["state"], folder / f"{slug}_seed{seed}.pt")
     test_loader = DataLoader(list(test), batch_size=8)
     avg, per = score_records(predict_all(model, test_loader), test, gt, classes)
     out = {"name": name, "seed": seed, "best_epoch": best["epoch"], "val_avg": best["mAP"],
@@ -323,6 +328,7 @@ def main() -> None:
     p.add_argument("--variants", nargs="+", default=None, choices=list(VARIANTS))
     p.add_argument("--out", default=None, help="JSON-lines file of the runs (appended)")
     p.add_argument("--resume", action="store_true", help="skip the runs already in --out")
+    p.add_argument("--save-dir", default=None, help="save the selected weights of every run here")
     p.add_argument("--threads", type=int, default=1,
                    help="torch threads (1 is fastest on a loaded shared machine)")
     args = p.parse_args()

@@ -73,7 +73,7 @@ class PGCNConv(MessagePassing):
             channels = in_channels
         self.in_channels = in_channels
         self.out_channels = out_channels
-        self.lin = Linear(channels, out_channels, bias=bias, weight_initializer="glorot")
+        self.lin = Linear(channels, out_channels, bias=bias, weight_initializer="kaiming_uniform")
         self.reset_parameters()
 
     def reset_parameters(self) -> None:

@@ -35,7 +35,8 @@ from tagraph.evaluation import THUMOS14_TIOU, detection_map
 from tagraph.io import Detections, load_annotations
 from tagraph.models import ECM, GRN, detection_records
 
-METHODS = ("grn", "grn_noreg", "ecm", "ecm_pre")
+METHODS = ("grn", "grn_noreg", "ecm", "ecm_pre", "ecm_sum")
+DEFAULT_METHODS = METHODS[:4]
 
 
 def build_model(method: str, dim: int, num_classes: int, args: argparse.Namespace,
@@ -44,8 +45,9 @@ def build_model(method: str, dim: int, num_classes: int, args: argparse.Namespac
         model = GRN(dim, num_classes, regularize=(method == "grn"), **grn_kw)
         opt = torch.optim.Adam(model.parameters(), lr=args.grn_lr, weight_decay=5e-4)
     else:
+        agg = "sum" if method == "ecm_sum" else args.ecm_aggregation
         model = ECM(dim, num_classes, hidden_channels=args.ecm_hidden,
-                    post_stream=(method == "ecm"), aggregation=args.ecm_aggregation)
+                    post_stream=(method != "ecm_pre"), aggregation=agg)
         opt = torch.optim.Adam(model.parameters(), lr=args.ecm_lr, weight_decay=5e-4)
     return model, opt
 
@@ -148,7 +150,7 @@ SELECT_GRID: list[dict[str, Any]] = [
 def select(args: argparse.Namespace) -> list[dict[str, Any]]:
     results = []
     cache: dict[tuple[int, int], dict[str, Any]] = {}
-    for over in SELECT_GRID:
+    for over in args.grid or SELECT_GRID:
         over = dict(over)
         window, knn = over.pop("window", args.window), over.pop("knn", args.knn)
         lr = over.pop("lr", args.grn_lr)
@@ -174,7 +176,8 @@ def _size(text: str) -> Any:
 
 def table(results: list[dict[str, Any]]) -> str:
     names = {"grn": "GRN", "grn_noreg": "GRN w/o regularisation",
-             "ecm": "ECM", "ecm_pre": "ECM pre-classification stream only"}
+             "ecm": "ECM", "ecm_pre": "ECM pre-classification stream only",
+             "ecm_sum": "ECM, summed group aggregation (official code)"}
     thr = list(THUMOS14_TIOU)
     head = "| method | " + " | ".join(f"mAP@{t:.1f}" for t in thr) + " | avg (0.1:0.7) |"
     lines = [head, "|" + "---|" * (len(thr) + 2)]
@@ -198,7 +201,7 @@ def main() -> None:
     p.add_argument("--data-seed", type=int, default=0)
     p.add_argument("--max-snippets", type=int, default=750)
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    p.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
+    p.add_argument("--methods", nargs="+", default=list(DEFAULT_METHODS), choices=METHODS)
     p.add_argument("--epochs", type=int, default=30)
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--val-fraction", type=float, default=0.2)
@@ -213,6 +216,8 @@ def main() -> None:
                    help='GRN hyper-parameter overrides as JSON, e.g. \'{"mu": 2.0}\'')
     p.add_argument("--select", action="store_true",
                    help="validation-only sweep of GRN's open hyper-parameters (no test)")
+    p.add_argument("--grid", type=json.loads, default=None,
+                   help="--select: a JSON list of overrides instead of SELECT_GRID")
     p.add_argument("--out", default=None)
     args = p.parse_args()
     torch.set_num_threads(max(1, args.threads))

@@ -17,14 +17,14 @@ from tagraph.ops.cas import CASDetectionConfig, threshold_range
 
 __all__ = ["GRN", "GRN_DEFAULTS"]
 
-#: Hyper-parameters the paper leaves open (see :class:`GRN`). They are to be
-#: chosen on a validation split carved from the training videos
-#: (``benchmarks/wtal_table.py --select`` sweeps mu and epsilon on it and never
-#: touches test). These values are reasoned starting points, NOT yet tuned:
-#: epsilon 0.5 on L2-normalised embeddings (squared distances in [0, 4]), mu 1
-#: (CG converges in about 10-20 iterations on kNN graphs), confident
-#: thresholds 0.7 / 0.1 on sigmoid scores, a +-2 temporal window plus 5
-#: semantic kNN edges, a 32-d embedding.
+#: Hyper-parameters the paper leaves open (see :class:`GRN`), at the values the
+#: validation sweep was centred on. The values CHOSEN on validation (a split of
+#: the training videos, never test: ``benchmarks/wtal_table.py --select``,
+#: results in ``benchmarks/results/grn_selection.md``) are in the configs
+#: ``tagraph/configs/grn/*.toml``: top-k pooling instead of the paper's average
+#: pooling, the rest unchanged (epsilon 0.5 on L2-normalised embeddings, mu 1,
+#: lambda 1, confident thresholds 0.7 / 0.1, a +-2 temporal window plus 5
+#: semantic kNN edges, a 32-d embedding).
 GRN_DEFAULTS: dict[str, Any] = dict(
     hidden_channels=512,
     embed_channels=(256, 128, 32),

@@ -41,18 +41,26 @@ def minmax_normalize(cas: Tensor, batch: Tensor, num_graphs: int) -> Tensor:
     return (cas - mn[batch]) / delta[batch]
 
 
+AGGREGATIONS = ("sum", "mean", "weighted")
+
+
 def group_aggregate(
     weights: Tensor, x: Tensor, node: Tensor, owner: Tensor, local: Tensor,
-    num_owners: int, groups: int = 3,
+    num_owners: int, groups: int = 3, normalize: str = "sum",
 ) -> Tensor:
     r"""Weighted sums of snippet features in interleaved temporal groups,
 
     .. math::
-        \mathbf{f}_{o,c,g} = \sum_{m:\, \mathrm{owner}(m) = o,\ t_m \equiv g
+        \mathbf{f}_{o,c,g} = \frac{1}{Z_{o,c,g}}
+        \sum_{m:\, \mathrm{owner}(m) = o,\ t_m \equiv g
         \ (\mathrm{mod}\ G)} w_{m,c}\, \mathbf{x}_{\mathrm{node}(m)},
 
     for all owners (videos, or (video, class) pairs), classes and groups at
-    once, as one sparse-dense product (:obj:`nnz = M C`).
+    once, as one sparse-dense product (:obj:`nnz = M C`). The normaliser
+    :math:`Z` is 1 (:obj:`"sum"`, the official ECM code, which always sees
+    :math:`T = 750`), the number of rows in the group (:obj:`"mean"`:
+    independent of the video length) or :math:`\sum_m w_{m,c}` over the group
+    (:obj:`"weighted"`: an attention-weighted average).
 
     Args:
         weights (torch.Tensor): Row weights :obj:`[M, C]`.
@@ -62,10 +70,14 @@ def group_aggregate(
         local (torch.Tensor): Snippet index within its video, :obj:`[M]`.
         num_owners (int): Number of owners :obj:`O`.
         groups (int, optional): :obj:`G`. (default: :obj:`3`)
+        normalize (str, optional): :obj:`"sum"`, :obj:`"mean"` or
+            :obj:`"weighted"`. (default: :obj:`"sum"`)
 
     Returns:
         torch.Tensor: :obj:`[O * C * G, D]`, row :obj:`(o * C + c) * G + g`.
     """
+    if normalize not in AGGREGATIONS:
+        raise ValueError(f"group_aggregate: unknown normalize '{normalize}' ({AGGREGATIONS})")
     m, c = weights.shape
     cls = torch.arange(c, device=x.device)
     rows = (owner.unsqueeze(-1) * c + cls) * groups + (local % groups).unsqueeze(-1)
@@ -74,7 +86,16 @@ def group_aggregate(
         torch.stack([rows.reshape(-1), cols.reshape(-1)]), weights.reshape(-1),
         (num_owners * c * groups, x.size(0)), check_invariants=False,
     )
-    return torch.sparse.mm(mat, x)
+    out = torch.sparse.mm(mat, x)
+    if normalize == "mean":
+        cnt = torch.bincount(owner * groups + local % groups, minlength=num_owners * groups)
+        cnt = cnt.view(num_owners, 1, groups).expand(num_owners, c, groups).reshape(-1)
+        out = out / cnt.clamp(min=1).to(out.dtype).unsqueeze(-1)
+    elif normalize == "weighted":
+        z = weights.new_zeros(num_owners * c * groups).index_add_(
+            0, rows.reshape(-1), weights.reshape(-1))
+        out = out / z.clamp(min=1e-6).unsqueeze(-1)
+    return out
 
 
 class ECM(WeaklySupervisedTAL):
@@ -92,7 +113,8 @@ class ECM(WeaklySupervisedTAL):
     * weight transition :math:`w = \sigma(\mathrm{Linear}_{C \to C}(\mathrm{CAS}))`;
     * post-classification: for every class :math:`c`, the features are summed
       with weights :math:`w_{\cdot c}` in :math:`G = 3` interleaved groups
-      (:func:`group_aggregate`); the 3-step sequence passes through the same
+      (:func:`group_aggregate`; averaged over each group's snippets by
+      default, see :obj:`aggregation`); the 3-step sequence passes through the same
       backbone, is scored by row :math:`c` of :math:`\mathbf{W}` and averaged
       over the groups;
     * background stream (training): the features times :math:`1 - w_{\cdot c}`
@@ -126,6 +148,18 @@ class ECM(WeaklySupervisedTAL):
         agg_weight (float, optional): (default: :obj:`5.0`)
         post_stream (bool, optional): Train the post-classification and
             background streams. (default: :obj:`True`)
+        aggregation (str, optional): Normaliser of the group aggregation
+            (:func:`group_aggregate`): :obj:`"mean"` over each group's
+            snippets, :obj:`"sum"` as the official code, or :obj:`"weighted"`
+            by the sum of the weights. The official code sums, but always
+            trains and tests at :math:`T = 750`; with variable-length videos a
+            sum makes the post stream's input (and logits) grow with
+            :math:`T`, and its gradients then dominate the backbone and
+            classifier shared with the pre-classification stream, which stops
+            learning (on the synthetic set ECM fell far below its own
+            pre-stream). :obj:`"mean"` equals the official sum at a fixed
+            :math:`T` up to the constant :math:`G / T`.
+            (default: :obj:`"mean"`)
         detection_config (CASDetectionConfig, optional): Post-processing.
     """
 
@@ -141,9 +175,13 @@ class ECM(WeaklySupervisedTAL):
         consistency_weight: float = 0.05,
         agg_weight: float = 5.0,
         post_stream: bool = True,
+        aggregation: str = "mean",
         detection_config: CASDetectionConfig | None = None,
     ) -> None:
         super().__init__(detection_config or _ecm_detection())
+        if aggregation not in AGGREGATIONS:
+            raise ValueError(f"ECM: unknown aggregation '{aggregation}' ({AGGREGATIONS})")
+        self.aggregation = aggregation
         self.in_channels, self.num_classes = in_channels, num_classes
         self.hidden_channels = hidden_channels
         self.offsets = tuple(int(o) for o in offsets)
@@ -162,7 +200,8 @@ class ECM(WeaklySupervisedTAL):
 
     def __repr__(self) -> str:
         return (f"{self.__class__.__name__}({self.in_channels}, {self.num_classes}, "
-                f"hidden_channels={self.hidden_channels}, post_stream={self.post_stream})")
+                f"hidden_channels={self.hidden_channels}, post_stream={self.post_stream}, "
+                f"aggregation='{self.aggregation}')")
 
     def backbone(self, x: Tensor, edge_index: Tensor, edge_type: Tensor) -> Tensor:
         h = F.leaky_relu(self.conv1(x, edge_index, edge_type))
@@ -195,7 +234,7 @@ class ECM(WeaklySupervisedTAL):
         n = x.size(0)
         node = torch.arange(n, device=x.device)
         local = node - ptr[:-1][b]
-        agg = group_aggregate(w, x, node, b, local, num_graphs, self.groups)
+        agg = group_aggregate(w, x, node, b, local, num_graphs, self.groups, self.aggregation)
         out["post"] = self._post_scores(agg, num_graphs)
         out["w"] = w
         if with_background:
@@ -210,7 +249,8 @@ class ECM(WeaklySupervisedTAL):
                 torch.cumsum(rep, 0) - rep, rep)
             nodes = start + offs
             wb = w[nodes] * (1.0 - w[nodes, cls[pair]]).unsqueeze(-1)
-            agg_bg = group_aggregate(wb, x, nodes, pair, offs, vid.numel(), self.groups)
+            agg_bg = group_aggregate(wb, x, nodes, pair, offs, vid.numel(), self.groups,
+                                     self.aggregation)
             out["bg"] = self._post_scores(agg_bg, vid.numel())  # [P, C]
             out["bg_pairs"] = torch.stack([vid, cls])
         return out

@@ -1,5 +1,6 @@
 import pytest
 import torch
+from torch_geometric.data import Batch, Data
 
 from tagraph.models import ECM
 from tagraph.models.ecm import group_aggregate, minmax_normalize
@@ -8,20 +9,51 @@ from tagraph.nn.temporal_conv import temporal_edges
 from .wtal_utils import snippet_batch
 
 
-def test_group_aggregate_matches_loop():
+@pytest.mark.parametrize("normalize", ["sum", "mean", "weighted"])
+def test_group_aggregate_matches_loop(normalize):
     torch.manual_seed(0)
     x = torch.randn(11, 5)
     w = torch.rand(11, 3)
     batch = torch.tensor([0] * 7 + [1] * 4)
     local = torch.cat([torch.arange(7), torch.arange(4)])
-    out = group_aggregate(w, x, torch.arange(11), batch, local, 2, 3).view(2, 3, 3, 5)
+    out = group_aggregate(w, x, torch.arange(11), batch, local, 2, 3, normalize)
+    out = out.view(2, 3, 3, 5)
     for b in range(2):
         idx = (batch == b).nonzero().flatten()
         for c in range(3):
             for g in range(3):
                 sel = idx[local[idx] % 3 == g]
                 ref = (w[sel, c, None] * x[sel]).sum(0)
+                if normalize == "mean":
+                    ref = ref / len(sel)
+                elif normalize == "weighted":
+                    ref = ref / w[sel, c].sum()
                 assert torch.allclose(out[b, c, g], ref, atol=1e-6)
+    with pytest.raises(ValueError, match="normalize"):
+        group_aggregate(w, x, torch.arange(11), batch, local, 2, 3, "max")
+
+
+@pytest.mark.parametrize("aggregation", ["mean", "weighted"])
+def test_post_logits_do_not_grow_with_video_length(aggregation):
+    # Regression: the post stream summed the features of each group, so its input
+    # and logits grew with T, its gradients swamped the backbone / classifier
+    # shared with the pre-stream, and ECM fell far below its own pre-stream on
+    # variable-length videos. A video of identical snippets (offsets beyond its length, so no
+    # boundary effects) must get the same post logits at any length.
+    torch.manual_seed(0)
+    v = torch.randn(1, 8)
+    videos = [Data(x=v.repeat(t, 1), pos=torch.arange(t) + 0.5, y=torch.tensor([[1.0, 0, 0]]))
+              for t in (6, 30)]
+    batch = Batch.from_data_list(videos)
+    model = ECM(8, 3, hidden_channels=16, offsets=(-99, 99), aggregation=aggregation).eval()
+    post = model(batch)["post"]
+    assert torch.allclose(post[0], post[1], atol=1e-5)
+    summed = ECM(8, 3, hidden_channels=16, offsets=(-99, 99), aggregation="sum").eval()
+    summed.load_state_dict(model.state_dict())
+    post = summed(batch)["post"]
+    assert not torch.allclose(post[0], post[1], atol=1e-3)
+    with pytest.raises(ValueError, match="aggregation"):
+        ECM(8, 3, aggregation="max")
 
 
 def test_training_step_all_streams():

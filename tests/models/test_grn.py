@@ -78,3 +78,27 @@ def test_predict_and_bad_input():
     batch.x[25, 3] = float("nan")
     with pytest.raises(ValueError, match="vid1"):
         model.predict(batch)
+
+
+def test_mean_pooling_is_blind_to_the_regulariser_topk_is_not():
+    # (I + mu L)^-1 with L = D - A keeps each video's mean score, so the paper's
+    # average-pooled classification loss cannot see the regulariser (and gives
+    # the affinity module no gradient); top-k pooling can.
+    batch = snippet_batch()
+    for pooling, blind in (("mean", True), ("topk", False)):
+        model = _model(pooling=pooling, affinity_warmup=0, tau_high=2.0, tau_low=-1.0)
+        out = model(batch)
+        b = batch.batch
+        for s, s_hat in zip(out["s"], out["s_hat"]):
+            same = torch.allclose(model.video_scores(s, b, 3), model.video_scores(s_hat, b, 3),
+                                  atol=1e-5)
+            assert same == blind
+        # no confident snippet -> L_aff = 0: the embedding's gradient is L_cls's only
+        loss, logs = model.training_step(batch)
+        assert logs["loss_aff"] == 0.0
+        loss.backward()
+        g = sum(float(p.grad.abs().sum()) for p in model.stream[0].embed.parameters()
+                if p.grad is not None)
+        assert (g < 1e-6) == blind
+    with pytest.raises(ValueError, match="pooling"):
+        _model(pooling="max")

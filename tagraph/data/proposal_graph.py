@@ -163,6 +163,8 @@ class _Buckets:
         self.starts: list[Tensor] = []
         self.by_end_ids: list[Tensor] = []
         self.ends: list[Tensor] = []
+        self.by_centre_ids: list[Tensor] = []
+        self.centres: list[Tensor] = []
         self.lmax: list[float] = []
         self.lmin: list[float] = []
         order = torch.sort(level, stable=True)
@@ -179,6 +181,9 @@ class _Buckets:
             self.starts.append(so.values.contiguous())
             self.by_end_ids.append(ids[eo.indices])
             self.ends.append(eo.values.contiguous())
+            co = torch.sort((s + e) * 0.5, stable=True)
+            self.by_centre_ids.append(ids[co.indices])
+            self.centres.append(co.values.contiguous())
             self.lmax.append(float(length[ids].max()))
             self.lmin.append(float(length[ids].min()))
 
@@ -235,33 +240,35 @@ def _select(
 def _contextual(seg: Tensor, seg64: Tensor, bk: _Buckets, thr: float, k: int):
     r"""For every node the :obj:`k` other proposals of highest tIoU > :obj:`thr`.
 
-    Candidate bound. Let :math:`p_j` start :math:`\delta \ge 0` after
-    :math:`p_i`. The union spans at least :math:`\delta + L_j` and the
-    intersection is at most :math:`L_j`, so
-    :math:`\mathrm{tIoU} \le L_j / (\delta + L_j)` and tIoU :math:`> \theta`
-    gives :math:`\delta < L_j (1 - \theta) / \theta`; overlapping at all gives
-    :math:`\delta < L_i`. Symmetrically a :math:`p_j` starting :math:`\delta`
-    before :math:`p_i` has :math:`\delta < \min(L_i (1-\theta)/\theta, L_j)`.
-    Also :math:`\theta L_i < L_j < L_i / \theta`. With :math:`L_j` bounded by
-    its bucket's longest length :math:`L^b`, the candidates in bucket
-    :math:`b` are the :math:`s_j \in [s_i - \min(L_i r, L^b),
-    s_i + \min(L^b r, L_i)]`, :math:`r = (1-\theta)/\theta`, found by
+    Candidate bound. For overlapping :math:`p_i, p_j` the union minus the
+    intersection is :math:`|s_i - s_j| + |e_i - e_j|`, so tIoU :math:`> \theta`
+    gives :math:`|s_i - s_j| + |e_i - e_j| < r\,|p_i \cap p_j| \le r
+    \min(L_i, L_j)` with :math:`r = (1-\theta)/\theta`; overlapping at all
+    gives :math:`-L_j < s_j - s_i < L_i`. Also :math:`\theta L_i < L_j < L_i /
+    \theta`. Centres then differ by :math:`|c_i - c_j| \le (|s_i - s_j| +
+    |e_i - e_j|) / 2 < \frac{r}{2} \min(L_i, L_j)` (and by less than
+    :math:`(L_i + L_j) / 2` for any overlap). With :math:`L_j` bounded by its
+    bucket's longest length :math:`L^b`, the candidates in bucket :math:`b`
+    are the :math:`c_j` within :math:`\min(\frac{r}{2} \min(L_i, L^b),
+    \frac{L_i + L^b}{2})` of :math:`c_i` (centre-sorted buckets), found by
     :obj:`searchsorted`. Windows are computed in float64 with :math:`\theta`
     lowered by 64 ulps of the segments' dtype (tIoU computed from exact
     inputs is off by a few ulps at most), so rounding only widens them.
     """
-    s = seg64[:, 0].contiguous()
-    length = seg64[:, 1] - s
+    s, e = seg64[:, 0].contiguous(), seg64[:, 1].contiguous()
+    length = e - s
+    centre = (s + e) * 0.5
     thr_lo = max(0.0, thr - 64 * torch.finfo(seg.dtype).eps)
     r = (1 - thr_lo) / thr_lo if thr_lo > 0 else math.inf
     lo, hi = [], []
-    for b in range(len(bk.starts)):
+    for b in range(len(bk.centres)):
         lmax, lmin = bk.lmax[b], bk.lmin[b]
-        left = (length * r).clamp(max=lmax) if math.isfinite(r) else torch.full_like(s, lmax)
-        right = length.clamp(max=lmax * r)
-        pad = _SLACK * (length + lmax)
-        l_b = torch.searchsorted(bk.starts[b], s - left - pad, side="left")
-        h_b = torch.searchsorted(bk.starts[b], s + right + pad, side="right")
+        half = (length + lmax) * 0.5  # overlap
+        if math.isfinite(r):
+            half = torch.minimum(half, length.clamp(max=lmax) * (r * 0.5))
+        half = half + _SLACK * (length + lmax)
+        l_b = torch.searchsorted(bk.centres[b], centre - half, side="left")
+        h_b = torch.searchsorted(bk.centres[b], centre + half, side="right")
         if thr_lo > 0:
             ok = (lmax >= thr_lo * length * (1 - _SLACK)) & (lmin <= length / thr_lo * (1 + _SLACK))
             h_b = torch.where(ok, h_b, l_b)
@@ -274,7 +281,7 @@ def _contextual(seg: Tensor, seg64: Tensor, bk: _Buckets, thr: float, k: int):
         iou = cols.iou(i, j)
         return iou, (iou > thr) & (i != j)
 
-    return _select(lo, hi, bk.by_start_ids, key_fn, k, True, seg.size(0))
+    return _select(lo, hi, bk.by_centre_ids, key_fn, k, True, seg.size(0))
 
 
 def _surrounding(seg: Tensor, seg64: Tensor, bk: _Buckets, thr: float, k: int):

@@ -24,6 +24,10 @@ def times(t):
 # ----------------------------------------------------------------------------
 def ref_edges(seg, thr_c=0.7, k_c=8, thr_s=1.0, k_s=2):
     n = seg.size(0)
+    # tIoU > thr is decided in the segments' dtype (torch casts a Python scalar
+    # to the tensor's dtype): an IoU of exactly 0.3 rounds to float32(0.3), so
+    # it is not > 0.3, as in exact arithmetic
+    thr_c = float(torch.tensor(thr_c, dtype=seg.dtype))
     iou = segment_iou(seg, seg).tolist()
     d = segment_center_distance(seg[:, None, :], seg[None, :, :]).tolist()
     out = []
@@ -109,6 +113,16 @@ def test_edges_chunked(monkeypatch):
     ei, et = proposal_edges(seg)
     assert torch.equal(ei, expected[0]) and torch.equal(et, expected[1])
     assert as_set(ei, et) == ref_edges(seg)
+
+
+def test_contextual_threshold_in_segment_dtype():
+    # 1.5 / 5 = 0.3 exactly; float32 division rounds it up to float32(0.3),
+    # which must not count as > 0.3
+    seg = torch.tensor([[0.0, 1.5], [0.0, 5.0]])
+    ei, _ = proposal_edges(seg, contextual_iou=0.3, max_surrounding=0)
+    assert ei.size(1) == 0
+    ei, _ = proposal_edges(seg, contextual_iou=0.29, max_surrounding=0)
+    assert ei.size(1) == 2
 
 
 def test_surrounding_prefers_long_far_proposal():

@@ -172,6 +172,32 @@ def test_features_match_bruteforce(seg, ratio, pooling):
     torch.testing.assert_close(data.edge_weight, w, atol=1e-6, rtol=1e-5)
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bfloat16])
+@pytest.mark.parametrize("layout", ["contiguous", "strided", "duplicates"])
+def test_cosine_edge_weight_paths(dtype, layout):
+    # SDDMM path (distinct edges, float32/64) and gathered-rows fallback
+    # (repeated edges, other dtypes) against the dense cosine matrix
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn(40, 24, generator=g, dtype=torch.float64)
+    x[7] = 0  # zero vector: weight 0
+    src = torch.randint(0, 40, (300,), generator=g)
+    dst = torch.randint(0, 40, (300,), generator=g)
+    key = torch.unique(dst * 40 + src)
+    ei = torch.stack([key % 40, key // 40])[:, torch.randperm(key.numel(), generator=g)]
+    if layout == "duplicates":
+        ei = torch.cat([ei, ei[:, :9]], 1)
+    xd = x.to(dtype)
+    if layout == "strided":
+        xd = torch.cat([xd, xd], 1)[:, ::2]
+    w = pg.cosine_edge_weight(xd, ei)
+    xn = torch.nn.functional.normalize(xd.double(), dim=1)
+    ref = (xn @ xn.T).clamp_min(0)[ei[1], ei[0]]
+    tol = 1e-2 if dtype == torch.bfloat16 else 1e-6
+    assert w.dtype == dtype and w.shape == (ei.size(1),)
+    torch.testing.assert_close(w.double(), ref, atol=tol, rtol=tol)
+    assert pg.cosine_edge_weight(xd, ei[:, :0]).shape == (0,)
+
+
 def test_short_proposal_takes_nearest_snippet():
     t = times(10)  # 0.32, 0.48, 0.64, ...
     f = torch.arange(10, dtype=torch.float32)[:, None]

@@ -517,6 +517,17 @@ def proposal_graph(
     (length-bucketed :obj:`searchsorted` candidate windows, chunked exact
     tests, a segment top-k), never an :math:`N \times N` matrix.
 
+    .. note::
+        With thousands of proposals and 2048-d features, :obj:`x_ext` and
+        :obj:`x` are large (5,000 proposals: 164 MB), and on Linux much of the
+        build time can be the kernel's page faults on that fresh memory.
+        Setting the environment variable :obj:`THP_MEM_ALLOC_ENABLE=1` before
+        starting Python makes PyTorch request transparent huge pages for
+        large CPU tensors, which cut this cost several-fold in
+        :obj:`benchmarks/bench_graph.py` (where
+        :obj:`/sys/kernel/mm/transparent_hugepage/enabled` is :obj:`madvise`
+        or :obj:`always`).
+
     Features: the snippets of a segment are those whose centre time lies in
     :math:`[s, e]`; a segment holding none takes the snippet nearest to its
     centre (never empty). :obj:`x` pools the body; :obj:`x_ext` concatenates

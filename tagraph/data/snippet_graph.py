@@ -28,6 +28,9 @@ _APPROX_DIM = 64
 _APPROX_SEED = 0
 _KMEANS_ITERS = 6
 _POOL_FACTOR = 8
+# Mean cluster size of the inverted file: few, large clusters keep the number
+# of (small) tensor operations low, which matters more than FLOPs on a busy CPU.
+_CLUSTER_SIZE = 256
 
 
 def temporal_edges(num_snippets: int, offsets: Sequence[int],
@@ -57,7 +60,7 @@ def knn_edges(
     exclude_offsets: Sequence[int] = (),
     block_entries: int | None = None,
     method: str = "exact",
-    candidates: int = 32,
+    candidates: int = 16,
 ) -> tuple[Tensor, Tensor]:
     r"""Semantic :math:`k`-nearest neighbours by cosine similarity.
 
@@ -72,19 +75,23 @@ def knn_edges(
     computed (half the :math:`T^2 D` multiply-adds), each updating both its
     rows and its columns.
 
-    With :obj:`method="approx"` the neighbours are searched among a few
-    candidates per node (see :func:`_approx_candidates`): :math:`x` is
-    normalised and projected to 64 dimensions by a Gaussian random matrix
-    (seeded, so the result is deterministic), the projections are grouped by
-    spherical :math:`k`-means into :math:`\approx \sqrt{T}` clusters, and each
+    With :obj:`method="approx"` the neighbours are searched among
+    :math:`c` = :obj:`candidates` candidates per node: :math:`x` is projected
+    to :math:`m = 64` dimensions by a standard Gaussian matrix drawn from a
+    CPU generator seeded with 0 (so the result is deterministic) and
+    normalised, the projections are grouped by spherical :math:`k`-means
+    (:math:`\lceil T / 256 \rceil` seeded centroids, 6 iterations), and each
     node scores, in the projection, the members of the clusters nearest to its
-    own until :math:`8 \cdot` :obj:`candidates` nodes are covered; its
-    :obj:`candidates` best are then re-ranked by their exact cosine
-    similarity, so the returned similarities are exact and only a true
-    neighbour missed by the candidate search can be replaced by the next
-    best. Cost :math:`O(T D m + T^{3/2} m + T c D)` instead of :math:`O(T^2
-    D)`; with :obj:`candidates` :math:`\ge T` every node is a candidate and
-    the result is the exact one.
+    own (by centroid cosine) until :math:`\max(8c, 512)` nodes are covered;
+    its :math:`c` best are re-ranked by their exact cosine similarity (one
+    sampled dense-dense product). The returned similarities are exact; a true
+    neighbour missed by the candidate search is replaced by the next best
+    candidate. Cost :math:`O(T D m + T m \max(8c, 512) + T c D)` instead of
+    :math:`O(T^2 D)`; with :math:`c \ge T` every node is a candidate and the
+    result is the exact one. Recall is high when neighbours are clearly
+    closer than the rest (near-duplicate or strongly structured features) and
+    low when isotropic noise decides the ranking (then the exact neighbours
+    are noise as well).
 
     Args:
         x (torch.Tensor): Features :obj:`[T, D]`.
@@ -96,7 +103,7 @@ def knn_edges(
         method (str, optional): :obj:`"exact"` or :obj:`"approx"`.
             (default: :obj:`"exact"`)
         candidates (int, optional): Candidates re-ranked exactly per node
-            (:obj:`"approx"` only). (default: :obj:`32`)
+            (:obj:`"approx"` only). (default: :obj:`16`)
 
     Returns :obj:`edge_index` :obj:`[2, T k']` sorted by (target, similarity
     descending, source) with :math:`k' = \min(k, \text{available})`, and the
@@ -165,14 +172,13 @@ def _approx_candidates(x: Tensor, c: int, excl: list[int], block_entries: int) -
        R^{D \times m}` standard Gaussian (seed :obj:`_APPROX_SEED`, drawn on
        the CPU), :math:`m` = :obj:`_APPROX_DIM` (or :math:`z` = normalised
        :math:`x` when :math:`D \le m`);
-    2. spherical :math:`k`-means on :math:`z`: :math:`\lceil \sqrt{T} \rceil`
+    2. spherical :math:`k`-means on :math:`z`: :math:`\lceil T / 256 \rceil`
        centroids initialised on seeded random nodes, :obj:`_KMEANS_ITERS`
        Lloyd iterations;
     3. for each cluster, the nearest clusters (by centroid cosine, its own
-       first) until they hold :math:`\ge` :obj:`_POOL_FACTOR` :math:`\cdot c`
-       nodes; each member scores them all by :math:`z_t \cdot z_u` and keeps
-       its :math:`c` best (excluded offsets last). Memory stays
-       :math:`O(\text{block} + Tc)`.
+       first) until they hold :math:`\ge \max(8c, 512)` nodes; each member
+       scores them all by :math:`z_t \cdot z_u` and keeps its :math:`c` best
+       (excluded offsets last). Memory stays :math:`O(\text{block} + Tc)`.
     """
     t, d = x.shape
     device = x.device
@@ -183,7 +189,7 @@ def _approx_candidates(x: Tensor, c: int, excl: list[int], block_entries: int) -
     else:
         z = x
     z = torch.nn.functional.normalize(z, dim=1, eps=1e-12)
-    nc = max(1, min(t, math.isqrt(t - 1) + 1))
+    nc = max(1, -(-t // _CLUSTER_SIZE))
     cent = z[torch.randperm(t, generator=g)[:nc].to(device)]
     rows_nc = torch.arange(nc, device=device)
     for _ in range(_KMEANS_ITERS + 1):
@@ -202,12 +208,13 @@ def _approx_candidates(x: Tensor, c: int, excl: list[int], block_entries: int) -
     csim.fill_diagonal_(math.inf)
     near = torch.sort(csim, dim=1, descending=True, stable=True).indices
     covered = torch.cumsum(size[near], 1)
-    pool = min(t, _POOL_FACTOR * c)
+    pool = min(t, max(_POOL_FACTOR * c, 2 * _CLUSTER_SIZE))
     nprobe = torch.searchsorted(covered, torch.full((nc, 1), pool, device=device)) + 1
     nprobe = nprobe.clamp(max=nc).flatten().tolist()
     size_l, offset_l = size.tolist(), offset.tolist()
     out = torch.empty(t, c, dtype=torch.long, device=device)
     where = torch.full((t,), -1, dtype=torch.long, device=device)  # node -> column
+    offs = torch.tensor(excl, dtype=torch.long, device=device)
     for a in range(nc):
         if size_l[a] == 0:
             continue
@@ -221,12 +228,11 @@ def _approx_candidates(x: Tensor, c: int, excl: list[int], block_entries: int) -
         for b in range(0, q_all.numel(), rows):
             q = q_all[b:b + rows]
             sim = z[q] @ zc
-            ar = torch.arange(q.numel(), device=device)
-            for o in excl:  # excluded pairs (q, q + o) that lie in the pool
-                u = q + o
-                col = where[u.clamp(0, t - 1)]
-                hit = (u >= 0) & (u < t) & (col >= 0)
-                sim[ar[hit], col[hit]] = -math.inf
+            # excluded pairs (q, q + o) that lie in the pool
+            u = q[:, None] + offs
+            col = where[u.clamp(0, t - 1)]
+            hit = ((u >= 0) & (u < t) & (col >= 0)).nonzero()
+            sim[hit[:, 0], col[hit[:, 0], hit[:, 1]]] = -math.inf
             out[q] = cand[torch.topk(sim, c, dim=1, sorted=False).indices]
         where[cand] = -1
     return out
@@ -316,7 +322,7 @@ def snippet_graph(
     knn: int = 0,
     knn_exclude_temporal: bool = True,
     knn_method: str = "exact",
-    knn_candidates: int = 32,
+    knn_candidates: int = 16,
     weight: str | None = "relu_cos",
     video_id: str | None = None,
 ) -> Data:
@@ -360,7 +366,7 @@ def snippet_graph(
             (default: :obj:`"exact"`)
         knn_candidates (int, optional): Candidates re-ranked exactly per
             snippet by :obj:`knn_method="approx"`; :math:`\ge T` gives the
-            exact result. (default: :obj:`32`)
+            exact result. (default: :obj:`16`)
         weight (str, optional): :obj:`"relu_cos"` or :obj:`None`.
             (default: :obj:`"relu_cos"`)
         video_id (str, optional): Named in error messages.

@@ -34,7 +34,7 @@ class SnippetGraph(BaseTransform):
             re-ranking; see :func:`tagraph.data.knn_edges`).
             (default: :obj:`"exact"`)
         knn_candidates (int, optional): Candidates re-ranked exactly per
-            snippet by :obj:`"approx"`. (default: :obj:`32`)
+            snippet by :obj:`"approx"`. (default: :obj:`16`)
         weight (str, optional): :obj:`"relu_cos"` or :obj:`None` (ones).
             (default: :obj:`"relu_cos"`)
     """
@@ -44,7 +44,7 @@ class SnippetGraph(BaseTransform):
         knn: int = 0,
         knn_exclude_temporal: bool = True,
         knn_method: str = "exact",
-        knn_candidates: int = 32,
+        knn_candidates: int = 16,
         weight: str | None = "relu_cos",
     ) -> None:
         if knn_method not in ("exact", "approx"):

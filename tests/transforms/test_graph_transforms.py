@@ -56,7 +56,7 @@ def test_snippet_transform_equals_builder_and_composes():
     assert torch.equal(out.y, data.y) and torch.equal(out.segments, data.segments)
     assert repr(SnippetGraph(knn=3)) == (
         "SnippetGraph(temporal_offsets=(-1, 1), knn=3, knn_exclude_temporal=True, "
-        "knn_method='exact', knn_candidates=32, weight='relu_cos')")
+        "knn_method='exact', knn_candidates=16, weight='relu_cos')")
 
 
 def test_snippet_transform_approx_knn():

@@ -174,7 +174,10 @@ def _approx_candidates(x: Tensor, c: int, excl: list[int], block_entries: int) -
        :math:`x` when :math:`D \le m`);
     2. spherical :math:`k`-means on :math:`z`: :math:`\lceil T / 256 \rceil`
        centroids initialised on seeded random nodes, :obj:`_KMEANS_ITERS`
-       Lloyd iterations;
+       Lloyd iterations; clusters above 512 nodes are halved at the median of
+       a seeded random projection until none is (so the search stays
+       :math:`O(T \cdot \text{pool})` when k-means collapses on noisy
+       features);
     3. for each cluster, the nearest clusters (by centroid cosine, its own
        first) until they hold :math:`\ge \max(8c, 512)` nodes; each member
        scores them all by :math:`z_t \cdot z_u` and keeps its :math:`c` best
@@ -200,6 +203,31 @@ def _approx_candidates(x: Tensor, c: int, excl: list[int], block_entries: int) -
         acc = onehot @ z
         norm = torch.linalg.vector_norm(acc, dim=1, keepdim=True)
         cent = torch.where(norm > 0, acc / norm.clamp_min(1e-12), cent)
+    # noise-dominated features can collapse k-means into a few huge clusters,
+    # which would make the search quadratic: halve every cluster larger than
+    # 2 x _CLUSTER_SIZE at the median of a seeded random projection until
+    # none is (at most log2(T / _CLUSTER_SIZE) rounds)
+    while True:
+        size = torch.bincount(assign, minlength=nc)
+        big = size > 2 * _CLUSTER_SIZE
+        nb = int(big.sum())
+        if nb == 0:
+            break
+        new_id = torch.full((nc,), -1, dtype=torch.long, device=device)
+        new_id[big] = torch.arange(nc, nc + nb, device=device)
+        direction = torch.randn(nc, z.size(1), generator=g).to(device=device, dtype=z.dtype)
+        proj = (z * direction[assign]).sum(1)
+        order = torch.sort(proj, stable=True).indices
+        order = order[torch.sort(assign[order], stable=True).indices]  # by (cluster, proj)
+        start = torch.cumsum(size, 0) - size
+        rank = torch.empty_like(order)
+        rank[order] = torch.arange(t, device=device) - start[assign[order]]
+        upper = big[assign] & (rank >= size[assign] // 2)
+        assign = torch.where(upper, new_id[assign], assign)
+        nc += nb
+    rows_nc = torch.arange(nc, device=device)
+    acc = (assign[None, :] == rows_nc[:, None]).to(z.dtype) @ z
+    cent = acc / torch.linalg.vector_norm(acc, dim=1, keepdim=True).clamp_min(1e-12)
     members = torch.sort(assign, stable=True).indices
     size = torch.bincount(assign, minlength=nc)
     offset = torch.cumsum(size, 0) - size

@@ -24,9 +24,10 @@ from pathlib import Path
 
 import torch
 
-from tagraph.data import SyntheticTAL
+from tagraph.data import SyntheticTAL, drop_gt_nodes
 from tagraph.engine import Trainer, load_checkpoint
 from tagraph.engine.pgcn import pgcn_evaluate
+from tagraph.engine.runner import split_train_val
 from tagraph.io import atomic_write, save_results
 from tagraph.loader import PGCNTrainLoader
 from tagraph.models import PGCN, regression_stats
@@ -37,15 +38,6 @@ METHODS = {
     "MP+MP": dict(act_branch="mean_pool", comp_branch="mean_pool"),
 }
 TIOU = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7)
-
-
-def split_train_val(graphs, val_fraction: float, seed: int = 0):
-    g = torch.Generator().manual_seed(seed)
-    perm = torch.randperm(len(graphs), generator=g).tolist()
-    n_val = max(1, round(val_fraction * len(graphs)))
-    val = sorted(perm[:n_val])
-    train = sorted(perm[n_val:])
-    return [graphs[i] for i in train], [graphs[i] for i in val]
 
 
 def run(args, name, kwargs, seed, train, val, gt_file, classes, out: Path):
@@ -112,7 +104,57 @@ def table(rows):
     return "\n".join(lines)
 
 
-def main():
+class CrossHeads(torch.nn.Module):
+    """Scores with the activity head of one model and the completeness and
+    regression heads of another (diagnosis: which branch does the graph help?)."""
+
+    def __init__(self, act_model, comp_model):
+        super().__init__()
+        self.a, self.c = act_model, comp_model
+
+    @torch.no_grad()
+    def scores(self, data):
+        act, _, _ = self.a._forward_data(data)
+        _, comp, reg = self.c._forward_data(data)
+        score = torch.softmax(act, dim=-1)[:, 1:] * torch.exp(comp)
+        return score, reg * self.c.reg_std + self.c.reg_mean
+
+
+def load_run(run_dir: Path):
+    ckpt = torch.load(run_dir / "best.pt", weights_only=True)
+    cfg = ckpt["config"]
+    keys = ("ext_channels", "act_branch", "comp_branch", "edge_weight", "dropout",
+            "gcn_dropout", "comp_weight", "reg_weight", "ohem_ratio")
+    model = PGCN(cfg["in_channels"], cfg["num_classes"], cfg["hidden_channels"],
+                 **{k: cfg[k] for k in keys})
+    load_checkpoint(run_dir / "best.pt", model, config=cfg)
+    return model.eval()
+
+
+def cross_heads(args, size, out: Path) -> None:
+    """Validation avg mAP of P-GCN / MLP activity heads x completeness heads."""
+    train_ds = SyntheticTAL(args.root, size=size, subset="train", graph="proposal",
+                            graph_kwargs={"add_gt": not args.no_gt_as_fg})
+    _, val_idx = split_train_val(len(train_ds), args.val_fraction, args.split_seed)
+    val = [drop_gt_nodes(train_ds[i]) for i in val_idx]
+    gt_file, classes = train_ds.files.annotation_file, train_ds.files.classes
+    print("| seed | act: GCN, comp: GCN | act: GCN, comp: MLP | act: MLP, comp: GCN "
+          "| act: MLP, comp: MLP |")
+    print("|---|---|---|---|---|")
+    for seed in args.seeds:
+        g, m = out / f"p-gcn_seed{seed}", out / f"mlp_mlp_seed{seed}"
+        if not ((g / "best.pt").exists() and (m / "best.pt").exists()):
+            continue
+        models = {"GCN": load_run(g), "MLP": load_run(m)}
+        cells = []
+        for a, c in (("GCN", "GCN"), ("GCN", "MLP"), ("MLP", "GCN"), ("MLP", "MLP")):
+            res, _ = pgcn_evaluate(CrossHeads(models[a], models[c]), val, gt_file, classes,
+                                   TIOU, nms_threshold=args.nms)
+            cells.append(f"{100 * res.average_mAP:.1f}")
+        print(f"| {seed} | " + " | ".join(cells) + " |", flush=True)
+
+
+def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--root", default="runs/synthetic_d256")
     p.add_argument("--out", default="runs/pgcn_table")
@@ -133,17 +175,26 @@ def main():
     p.add_argument("--edge-weight", default="cos", choices=["cos", "embed_cos", "none"])
     p.add_argument("--nms", type=float, default=0.3)
     p.add_argument("--val-fraction", type=float, default=0.2)
+    p.add_argument("--split-seed", type=int, default=1234)
+    p.add_argument("--no-gt-as-fg", action="store_true",
+                   help="do not add the ground-truth boxes as foreground training nodes")
     p.add_argument("--resume", action="store_true")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--threads", type=int, default=1,
                    help="torch threads (1 is much faster on a shared, oversubscribed CPU)")
+    p.add_argument("--cross-heads", action="store_true",
+                   help="validation mAP of every activity-head x completeness-head pairing "
+                        "of the trained P-GCN and MLP runs under --out (a diagnosis)")
     p.add_argument("--summarize", action="store_true",
                    help="only print the table of the eval_test.json files under --out")
-    args = p.parse_args()
+    args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
 
     size = {"feature_dim": args.feature_dim} if args.size == "full" else args.size
     out = Path(args.out)
+    if args.cross_heads:
+        cross_heads(args, size, out)
+        return
     if args.summarize:
         # Evaluate finished runs that have no test numbers yet (e.g. while other
         # runs still train), then print the table of all eval_test.json files.
@@ -153,12 +204,7 @@ def main():
             cfg = ckpt["config"]
             if ckpt["epoch"] < cfg["epochs"] or (last.parent / "eval_test.json").exists():
                 continue
-            keys = ("ext_channels", "act_branch", "comp_branch", "edge_weight", "dropout",
-                    "gcn_dropout", "comp_weight", "reg_weight", "ohem_ratio")
-            model = PGCN(cfg["in_channels"], cfg["num_classes"], cfg["hidden_channels"],
-                         **{k: cfg[k] for k in keys})
-            best = torch.load(last.parent / "best.pt", weights_only=True)
-            load_checkpoint(last.parent / "best.pt", model, config=best["config"])
+            model = load_run(last.parent)
             name = next(m for m, kw in METHODS.items() if kw["act_branch"] == cfg["act_branch"])
             hist = ckpt["history"]
             pending.append(({"method": name, "seed": cfg["seed"],
@@ -178,13 +224,17 @@ def main():
         print(md)
         return
     t0 = time.perf_counter()
-    train_ds = SyntheticTAL(args.root, size=size, subset="train", graph="proposal")
+    # Training graphs hold the ground-truth boxes as extra foreground nodes
+    # (SSN / P-GCN "gt_as_fg"); the validation videos' graphs must not.
+    train_ds = SyntheticTAL(args.root, size=size, subset="train", graph="proposal",
+                            graph_kwargs={"add_gt": not args.no_gt_as_fg})
     classes = train_ds.files.classes
     gt_file = train_ds.files.annotation_file
-    graphs = [train_ds[i] for i in range(len(train_ds))]
-    train, val = split_train_val(graphs, args.val_fraction)
+    tr_idx, val_idx = split_train_val(len(train_ds), args.val_fraction, args.split_seed)
+    train = [train_ds[i] for i in tr_idx]
+    val = [drop_gt_nodes(train_ds[i]) for i in val_idx]
     print(f"data: {len(train)} train / {len(val)} val videos, "
-          f"{sum(g.num_nodes for g in graphs)} proposals, D={graphs[0].x.size(1)} "
+          f"{sum(g.num_nodes for g in train)} training nodes, D={train[0].x.size(1)} "
           f"({time.perf_counter() - t0:.0f}s)", flush=True)
     trained = []
     for seed in args.seeds:
@@ -201,7 +251,7 @@ def main():
     cmd = "PYTHONPATH=. python examples/pgcn_synthetic.py " + " ".join(
         f"--{k.replace('_', '-')} {' '.join(map(str, v)) if isinstance(v, list) else v}"
         for k, v in vars(args).items()
-        if k not in ("resume", "no_progress", "methods", "threads", "summarize"))
+        if k not in ("resume", "no_progress", "methods", "threads", "summarize", "no_gt_as_fg"))
     print(table(rows))
     print(cmd)
 

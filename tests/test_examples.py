@@ -51,3 +51,22 @@ def test_laplacian_in_your_model(tmp_path):
     out = _load("laplacian_in_your_model").main(["--root", str(tmp_path), "--size", "tiny",
                                                  "--epochs", "1"])
     assert len(out) == 2 and all(0.0 <= v["average_mAP"] <= 1.0 for v in out.values())
+
+
+def test_pgcn_synthetic_table_summary_and_cross_heads(tmp_path, capsys):
+    mod = _load("pgcn_synthetic")
+    common = ["--root", str(tmp_path / "data"), "--out", str(tmp_path / "runs"),
+              "--size", "small", "--no-progress"]
+    mod.main(common + ["--seeds", "0", "--epochs", "1", "--epoch-multiplier", "1",
+                       "--batch-size", "64", "--hidden", "32",
+                       "--methods", "P-GCN (GCN+GCN)", "MLP+MLP"])
+    out = capsys.readouterr().out
+    assert "| P-GCN (GCN+GCN) |" in out and "| MLP+MLP |" in out
+    for run in ("p-gcn_seed0", "mlp_mlp_seed0"):
+        assert (tmp_path / "runs" / run / "eval_test.json").is_file()
+        assert (tmp_path / "runs" / run / "results_test.json").is_file()
+    mod.main(common + ["--summarize"])
+    assert "| MLP+MLP |" in capsys.readouterr().out
+    mod.main(common + ["--cross-heads", "--seeds", "0"])
+    rows = [r for r in capsys.readouterr().out.splitlines() if r.startswith("| 0 |")]
+    assert len(rows) == 1 and len(rows[0].split("|")) == 7

@@ -25,7 +25,12 @@ from tagraph.data.features import (
     select_modality,
 )
 from tagraph.data.networkx import graph_to_networkx
-from tagraph.data.proposal_graph import proposal_edges, proposal_graph, snippet_ranges
+from tagraph.data.proposal_graph import (
+    drop_gt_nodes,
+    proposal_edges,
+    proposal_graph,
+    snippet_ranges,
+)
 from tagraph.data.proposal_io import (
     ProposalList,
     read_bsn_csv,
@@ -43,6 +48,7 @@ from tagraph.data.wtalc import WTALCThumos14, load_wtalc_annotations, load_wtalc
 __all__ = [
     # --- graph builders (branch `graph`) ---
     "proposal_graph",
+    "drop_gt_nodes",
     "proposal_edges",
     "snippet_ranges",
     "snippet_graph",

@@ -21,6 +21,7 @@ from tagraph.ops import range_max_pool, range_mean_pool, segment_iou
 
 __all__ = [
     "proposal_graph",
+    "drop_gt_nodes",
     "proposal_edges",
     "segment_center_distance",
     "cosine_edge_weight",
@@ -486,6 +487,7 @@ def proposal_graph(
     duration: float | None = None,
     tolerance: float | None = None,
     video_id: str | None = None,
+    add_gt: bool = False,
 ) -> Data:
     r"""The proposal graph of one video, from the `"Graph Convolutional
     Networks for Temporal Action Localization"
@@ -576,6 +578,18 @@ def proposal_graph(
             one snippet spacing. (default: :obj:`None`)
         video_id (str, optional): Named in error messages.
             (default: :obj:`None`)
+        add_gt (bool, optional): Appends the ground-truth segments to the
+            proposals as extra nodes (after the :obj:`N` proposals, marked by
+            a boolean node attribute :obj:`is_gt`), with targets like any
+            proposal and the in-edges of their neighbourhood among all
+            nodes restricted to proposal sources (a ground truth overlapping
+            another one may so get fewer than :obj:`max_contextual`); they
+            send no edges, so the proposals' part of the graph equals
+            the graph built without them (:func:`drop_gt_nodes` recovers it
+            exactly). SSN / P-GCN train with the ground truth as foreground
+            samples (``gt_as_fg``). For training graphs only: never evaluate
+            on a graph holding its ground truth.
+            (default: :obj:`False`)
 
     Returns:
         :class:`torch_geometric.data.Data` with :obj:`x` :obj:`[N, D]`,
@@ -602,6 +616,14 @@ def proposal_graph(
     lo, hi = video_extent(snippet_times, duration)
     tol = _spacing(snippet_times) + 1e-6 * max(1.0, hi) if tolerance is None else tolerance
     check_segments(segments, video_id, "segments", (lo - tol, hi + tol), False)
+    num_proposals = segments.size(0)
+    if add_gt:
+        if gt_segments is None:
+            raise ValueError(f"{w}'add_gt=True' needs 'gt_segments'")
+        check_segments(gt_segments, video_id, "gt_segments", None, True)
+        gt_nodes = gt_segments.to(segments.dtype).clamp(lo, hi)  # nodes lie in the video
+        gt_nodes = gt_nodes[(gt_nodes[:, 1] > gt_nodes[:, 0]).nonzero().view(-1)]
+        segments = torch.cat([segments.to(gt_nodes.device), gt_nodes])
     n = segments.size(0)
     if n > 0 and t == 0:
         raise ValueError(f"{w}'features' has no snippets but there are {n} proposals")
@@ -627,17 +649,22 @@ def proposal_graph(
     x = x_ext[:, d:2 * d].clone()
 
     # --- edges ---------------------------------------------------------------
-    edge_index, edge_type = proposal_edges(
-        seg,
-        contextual_iou=contextual_iou,
-        max_contextual=max_contextual,
-        surrounding_distance=surrounding_distance,
-        max_surrounding=max_surrounding,
-    )
+    edge_kw = dict(contextual_iou=contextual_iou, max_contextual=max_contextual,
+                   surrounding_distance=surrounding_distance, max_surrounding=max_surrounding)
+    edge_index, edge_type = proposal_edges(seg[:num_proposals], **edge_kw)
+    if add_gt and n > num_proposals:
+        # ground-truth nodes receive edges from proposals but send none, so the
+        # proposals' graph is exactly the one built without them
+        ei_all, et_all = proposal_edges(seg, **edge_kw)
+        keep = ((ei_all[1] >= num_proposals) & (ei_all[0] < num_proposals)).nonzero().view(-1)
+        edge_index = torch.cat([edge_index, ei_all.index_select(1, keep)], 1)
+        edge_type = torch.cat([edge_type, et_all.index_select(0, keep)])
     edge_weight = cosine_edge_weight(x, edge_index)
 
     data = Data(x=x, x_ext=x_ext, segments=seg, edge_index=edge_index,
                 edge_weight=edge_weight, edge_type=edge_type)
+    if add_gt:
+        data.is_gt = torch.arange(n, device=seg.device) >= num_proposals
 
     # --- targets -------------------------------------------------------------
     if gt_segments is not None:
@@ -661,6 +688,26 @@ def proposal_graph(
     elif gt_labels is not None:
         raise ValueError(f"{w}'gt_labels' given without 'gt_segments'")
     return data
+
+
+def drop_gt_nodes(data: Data) -> Data:
+    r"""The graph without the ground-truth nodes that
+    :obj:`proposal_graph(..., add_gt=True)` appended (identical to the graph
+    built with :obj:`add_gt=False`); a graph without :obj:`is_gt` is
+    returned as is."""
+    if "is_gt" not in data:
+        return data
+    # per-video tensors whose first size could equal the node count by chance
+    video_level = {k: data[k] for k in ("gt_segments", "gt_labels", "video_label")
+                   if k in data}
+    slim = data.clone()
+    for k in video_level:
+        del slim[k]
+    out = slim.subgraph((~data.is_gt).nonzero().view(-1))
+    del out.is_gt
+    for k, v in video_level.items():
+        out[k] = v
+    return out
 
 
 def _targets(seg: Tensor, gts: Tensor, labels: Tensor, fg_iou: float) -> dict[str, Tensor]:

@@ -11,7 +11,10 @@ best checkpoint and writes ``results_test.json`` (ActivityNet format),
 
 Config sections: ``method``, ``seed``; ``[data]`` (``dataset`` = ``synthetic``,
 ``thumos14``, ``activitynet13`` or ``wtalc_thumos14``, ``root``, subsets,
-``val_fraction``, ...), ``[data.graph]`` (graph-builder arguments),
+``val_fraction``, ``max_snippets`` (deterministic resampling of longer
+videos, all subsets), ``crop_snippets`` (fixed-:math:`T` training: a random
+crop of that many snippets of every longer training video, drawn anew each
+epoch; 0 = whole videos), ...), ``[data.graph]`` (graph-builder arguments),
 ``[data.synthetic]`` (:class:`~tagraph.data.SyntheticTAL` overrides),
 ``[model]`` (constructor arguments), ``[optim]``, ``[schedule]``,
 ``[train]``, ``[predict]``, ``[eval]``. TOML has no null: ``0`` / ``""``
@@ -49,6 +52,7 @@ __all__ = [
     "DatasetNotFoundError",
     "RunData",
     "load_data",
+    "with_random_crop",
     "build_model",
     "build_optimizer",
     "build_scheduler",
@@ -219,6 +223,10 @@ def _open_dataset(cfg: Mapping[str, Any], spec: MethodSpec, subset: str, train: 
     if spec.clicks and train:
         kw["clicks"] = d.get("clicks") or "background"
         kw["click_seed"] = int(d.get("click_seed", 0))
+    if spec.graph == "proposal" and train and d.get("gt_as_fg", True):
+        # SSN / P-GCN: ground-truth boxes are extra foreground training nodes
+        # (removed again from the validation videos' graphs, see load_data)
+        kw["graph_kwargs"]["add_gt"] = True
     if spec.graph == "proposal" and name != "synthetic":
         key = "proposals_train" if train else "proposals_test"
         if not d.get(key):
@@ -273,6 +281,28 @@ def split_train_val(n: int, val_fraction: float, seed: int) -> tuple[list[int], 
     return sorted(perm[n_val:].tolist()), sorted(perm[:n_val].tolist())
 
 
+def with_random_crop(graphs: Any, length: int) -> Any:
+    r"""Fixed-:math:`T` training (``data.crop_snippets``): a shallow copy of
+    the training split whose items are drawn through
+    :class:`~tagraph.transforms.RandomSnippetCrop` (a new random window of
+    :obj:`length` snippets every time a longer video is read; clicks and edges
+    follow), composed after the dataset's own :obj:`transform`. Validation and
+    test videos stay whole."""
+    import copy
+
+    from torch_geometric.transforms import Compose
+
+    from tagraph.transforms import RandomSnippetCrop
+
+    if length < 1:
+        raise ValueError(f"data.crop_snippets must be >= 1 (0 = off), got {length}")
+    out = copy.copy(graphs)
+    crop = RandomSnippetCrop(length)
+    old = getattr(graphs, "transform", None)
+    out.transform = crop if old is None else Compose([old, crop])
+    return out
+
+
 def load_data(cfg: Mapping[str, Any], *, need_train: bool = True) -> RunData:
     r"""Builds the run's datasets from ``cfg["data"]`` (rank 0 first, so the
     processed cache is written once)."""
@@ -299,6 +329,13 @@ def load_data(cfg: Mapping[str, Any], *, need_train: bool = True) -> RunData:
         tr_idx, val_idx = split_train_val(len(train_ds), float(d.get("val_fraction", 0.2)),
                                           int(d.get("split_seed", 1234)))
         train, val = train_ds[tr_idx], train_ds[val_idx]
+        if spec.graph == "proposal":
+            from tagraph.data import drop_gt_nodes
+
+            val = [drop_gt_nodes(g) for g in val]
+        crop = _opt(d.get("crop_snippets"))
+        if crop is not None:
+            train = with_random_crop(train, int(crop))
     ambiguous = None
     if d["dataset"] == "wtalc_thumos14":
         amb = Path(d["root"]) / "Thumos14reduced-Annotations" / "Ambiguous_test.txt"

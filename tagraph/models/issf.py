@@ -34,7 +34,10 @@ class _EpochCounter:
 
     def __iter__(self) -> Iterator:
         yield from self.loader
-        self.model.set_epoch(int(self.model.epoch) + 1)
+        nxt = int(self.model.epoch) + 1
+        if self.model.use_refinement and nxt == self.model.memory_start_epoch:
+            self.model.fill_memory(self.loader)  # the official initialisation pass
+        self.model.set_epoch(nxt)
 
 
 class ISSFOutput(NamedTuple):
@@ -49,9 +52,9 @@ def issf_detection_config() -> CASDetectionConfig:
     r"""ISSF's inference: thresholds :math:`0.001{:}0.002{:}0.04` on the
     attention-weighted frame probabilities, proposals of at least 2 snippets,
     :math:`\lambda = 0.25`, no video-score term, hard NMS at tIoU 0.45; classes
-    with video probability :math:`\geq 0.2` (the official code leaves this
-    threshold to a command-line argument)."""
-    return CASDetectionConfig(class_threshold=0.2, top1_fallback=False,
+    with video probability :math:`\geq 0.1` (the official code's default
+    :obj:`--class-threshold`)."""
+    return CASDetectionConfig(class_threshold=0.1, top1_fallback=False,
                               thresholds=threshold_range(0.001, 0.04, 0.002), outer_lambda=0.25,
                               gamma=0.0, nms_method="hard", iou_threshold=0.45, min_length=2)
 
@@ -69,10 +72,14 @@ class ISSF(WeaklySupervisedTAL):
     * Boundary refinement (:class:`~tagraph.nn.InformationInteraction`) on the
       salient / non-salient sets, classified by the same head.
     * Discrimination enhancement (:class:`~tagraph.nn.DiscriminationMemory`):
-      per-class memory of the 9 best salient features; from epoch
-      :obj:`memory_start_epoch` the refined features attend to the memory of
-      their video's classes, and that *memory branch* enters the video losses
-      (weight 0.5) and the pseudo labels.
+      per-class memory of the 9 best salient features, filled at the end of
+      epoch :obj:`memory_start_epoch` :math:`- 1` by one eval-mode pass over
+      the training videos (:meth:`fill_memory`, as the official code) and
+      updated by every training batch from then on (replacing during the
+      warm-up, with momentum after it); from epoch :obj:`memory_start_epoch`
+      the refined features attend to the memory of their video's classes, and
+      that *memory branch* enters the video losses (weight 0.5) and the pseudo
+      labels.
 
     Loss (:meth:`training_step`): normalised CE of the class-agnostic video
     logits against :math:`[y, 0]` (base + refined), :obj:`back_weight` times
@@ -82,8 +89,11 @@ class ISSF(WeaklySupervisedTAL):
     and the pseudo logits :math:`0.8 \cdot` refined :math:`+ 0.2 \cdot` memory
     (refined alone before the memory is used; :math:`w_s = 1`, then 0.5).
 
-    The memory momentum and warm-up depend on the epoch: call :meth:`set_epoch`
-    at the start of every epoch, or train on :meth:`track_epochs` of the loader.
+    The memory momentum and warm-up depend on the epoch: train on
+    :meth:`track_epochs` of the loader (it also runs the memory's
+    initialisation pass), or call :meth:`set_epoch` at the start of every
+    epoch (and :meth:`fill_memory` before epoch :obj:`memory_start_epoch`;
+    without it the memory fills from the training batches of that epoch on).
 
     With :obj:`use_refinement=False` only the base branch is built into the
     loss (no refinement, memory or pseudo labels): the ablation baseline.
@@ -245,10 +255,8 @@ class ISSF(WeaklySupervisedTAL):
                     w_soft = 0.5
             spl = soft_label_ce_loss(base.frame_logits, pseudo, sb.batch, self.temperature,
                                      sb.num_graphs)
-            if self.training and update_memory:
-                sal = out.salient
-                probs = F.softmax(base.frame_logits[sal].detach(), dim=-1)
-                self.memory.update(out.features[sal], probs, sb.batch[sal], y, epoch)
+            if self.training and update_memory and epoch >= self.memory_start_epoch:
+                self._update_memory(out, sb, y, epoch)
             logs["w_soft"] = w_soft
             spl_term = w_soft * spl
         else:
@@ -257,6 +265,33 @@ class ISSF(WeaklySupervisedTAL):
         logs.update(loss_fore=_f(fore), loss_back=_f(back), loss_att=_f(att),
                     loss_soft=_f(spl))
         return loss, logs
+
+    def _update_memory(self, out: ISSFOutput, sb: SnippetBatch, y: Tensor, epoch: int) -> None:
+        sal = out.salient
+        probs = F.softmax(out.base.frame_logits[sal].detach(), dim=-1)
+        self.memory.update(out.features[sal], probs, sb.batch[sal], y, epoch)
+
+    @torch.no_grad()
+    def fill_memory(self, loader: Iterable) -> None:
+        r"""Fills the memory from one pass over :obj:`loader` in eval mode (the
+        official initialisation at the end of the last epoch before
+        :obj:`memory_start_epoch`; :meth:`track_epochs` calls it): the
+        :obj:`memory_size` best-scoring salient features of every class among
+        the videos labelled with it, scored by the base branch's class
+        probabilities. Unlabelled videos take no part."""
+        was_training = self.training
+        self.eval()
+        device = self.epoch.device
+        try:
+            for batch in loader:
+                if hasattr(batch, "to"):
+                    batch = batch.to(device)
+                sb = snippet_batch(batch, self.temporal_offsets)
+                out = self._forward(sb, refine=False)
+                y = labels_of(batch, sb.num_graphs, self.num_classes).to(out.features.dtype)
+                self._update_memory(out, sb, y, int(self.epoch))
+        finally:
+            self.train(was_training)
 
     def training_step(self, batch: Any) -> tuple[Tensor, dict[str, float]]:
         return self.compute_loss(batch)

@@ -3,6 +3,7 @@ the ablation baselines of its Tables 3-5."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -36,6 +37,16 @@ def _relu_cos(a: Tensor, b: Tensor, edge_index: Tensor) -> Tensor:
     return F.relu((src * dst).sum(-1))
 
 
+def _edges_into(edge_index: Tensor, edge_weight: Tensor | None, m: int,
+                n: int) -> tuple[Tensor, Tensor | None]:
+    # the edges whose target is one of the first m of n nodes
+    if m >= n:
+        return edge_index, edge_weight
+    keep = (edge_index[1] < m).nonzero().view(-1)
+    w = None if edge_weight is None else edge_weight.index_select(0, keep)
+    return edge_index.index_select(1, keep), w
+
+
 class PGCNBranch(nn.Module):
     r"""One P-GCN branch: two layers :math:`F \to H \to F` with ReLU and
     dropout in between.
@@ -64,20 +75,36 @@ class PGCNBranch(nn.Module):
         self.lin1.reset_parameters()
         self.lin2.reset_parameters()
 
-    def forward(self, x: Tensor, edge_index: Tensor, edge_weight: Tensor | None) -> Tensor:
+    def forward(self, x: Tensor, edge_index: Tensor, edge_weight: Tensor | None,
+                num_sampled_nodes: Sequence[int] | None = None) -> Tensor:
+        r"""Branch output for every node or, with :obj:`num_sampled_nodes`
+        (PyG's per-hop node counts of a neighbour-sampled batch, seeds first),
+        only for the seeds: each layer then runs on just the nodes the next
+        one reads (the seeds and their 1-hop neighbours, then the seeds),
+        giving the same values with far less work."""
+        n = x.size(0)
+        if num_sampled_nodes is None:
+            m1 = m2 = n
+        else:
+            m2 = int(num_sampled_nodes[0])
+            m1 = n if len(num_sampled_nodes) < 2 else min(n, int(sum(num_sampled_nodes[:2])))
         if self.kind == "gcn":
-            h = F.relu(self.lin1(x, edge_index, edge_weight))
+            ei1, w1 = _edges_into(edge_index, edge_weight, m1, n)
+            x1 = x if m1 == n else (x, x[:m1])
+            h = F.relu(self.lin1(x1, ei1, w1, size=(n, m1)))
             h = F.dropout(h, self.dropout, self.training)
-            return self.lin2(h, edge_index, edge_weight)
-        h = F.dropout(F.relu(self.lin1(x)), self.dropout, self.training)
+            ei2, w2 = _edges_into(ei1, w1, m2, m1)
+            return self.lin2(h if m2 == m1 else (h, h[:m2]), ei2, w2, size=(m1, m2))
+        if self.kind == "mlp":
+            h = F.dropout(F.relu(self.lin1(x[:m2])), self.dropout, self.training)
+            return self.lin2(h)
+        ei2, _ = _edges_into(edge_index, None, m2, n)
+        h = F.dropout(F.relu(self.lin1(x[:m1])), self.dropout, self.training)
         h = self.lin2(h)
-        if self.kind == "mean_pool":
-            n = h.size(0)
-            agg = scatter(h.index_select(0, edge_index[0]), edge_index[1], 0, dim_size=n,
-                          reduce="sum")
-            deg = torch.bincount(edge_index[1], minlength=n).to(h.dtype)
-            h = (agg + h) / (deg + 1).unsqueeze(-1)
-        return h
+        # mean_pool: the node and its graph (1-hop) neighbours, unweighted
+        agg = scatter(h.index_select(0, ei2[0]), ei2[1], 0, dim_size=m2, reduce="sum")
+        deg = torch.bincount(ei2[1], minlength=m2).to(h.dtype)
+        return (agg + h[:m2]) / (deg + 1).unsqueeze(-1)
 
     def __repr__(self) -> str:
         return f"{self.__class__.__name__}({self.kind!r})"
@@ -223,19 +250,28 @@ class PGCN(nn.Module):
         x_ext: Tensor,
         edge_index: Tensor,
         edge_weight: Tensor | None = None,
+        num_sampled_nodes: Sequence[int] | None = None,
     ) -> tuple[Tensor, Tensor, Tensor]:
         r"""Returns activity logits :obj:`[N, K+1]`, completeness logits
-        :obj:`[N, K]` and (z-scored) regression :obj:`[N, K, 2]`."""
+        :obj:`[N, K]` and (z-scored) regression :obj:`[N, K, 2]`. With
+        :obj:`num_sampled_nodes` (the per-hop node counts of a
+        :class:`~torch_geometric.loader.NeighborLoader` batch, seeds first;
+        a one-element list means "the first so many nodes"), only the seeds'
+        outputs are returned, computed from no more nodes than they need."""
         w = self.edge_weights(x, edge_index, edge_weight)
-        act = torch.cat([x, self.act_branch(x, edge_index, w)], dim=-1)
-        comp = torch.cat([x_ext, self.comp_branch(x_ext, edge_index, w)], dim=-1)
+        m = x.size(0) if num_sampled_nodes is None else int(num_sampled_nodes[0])
+        act = torch.cat([x[:m], self.act_branch(x, edge_index, w, num_sampled_nodes)], dim=-1)
+        comp = torch.cat([x_ext[:m], self.comp_branch(x_ext, edge_index, w, num_sampled_nodes)],
+                         dim=-1)
         act = F.dropout(act, self.dropout, self.training)
         comp = F.dropout(comp, self.dropout, self.training)
         reg = self.regressor(comp).view(-1, self.num_classes, 2)
         return self.activity(act), self.completeness(comp), reg
 
-    def _forward_data(self, data: Data) -> tuple[Tensor, Tensor, Tensor]:
-        return self(data.x, data.x_ext, data.edge_index, data.get("edge_weight"))
+    def _forward_data(self, data: Data, num_sampled_nodes: Sequence[int] | None = None
+                      ) -> tuple[Tensor, Tensor, Tensor]:
+        return self(data.x, data.x_ext, data.edge_index, data.get("edge_weight"),
+                    num_sampled_nodes)
 
     # --------------------------------------------------------------- training
     def loss(
@@ -283,8 +319,11 @@ class PGCN(nn.Module):
                 "batch has no 'sample_type' (use tagraph.loader.PGCNTrainLoader or "
                 "tagraph.loader.proposal_sample_types)"
             )
-        act, comp, reg = self._forward_data(batch)
         n = batch.get("batch_size") or batch.num_nodes
+        hops = batch.get("num_sampled_nodes")
+        if hops is None or int(hops[0]) != n:
+            hops = [n]
+        act, comp, reg = self._forward_data(batch, [int(h) for h in hops])
         label = batch.get("matched_label")
         label = batch.y if label is None else label
         return self.loss(act[:n], comp[:n], reg[:n], batch.sample_type[:n], label[:n],

@@ -37,7 +37,10 @@ def test_issf_memory_branch_switches_on():
     m = model(memory_start_epoch=1)
     b = batch_of(*graphs())
     _, logs = m.training_step(b)
-    assert logs["w_soft"] == 1.0 and m.memory.filled.any(1).all()
+    # before memory_start_epoch the memory is neither read nor written (official)
+    assert logs["w_soft"] == 1.0 and not m.memory.filled.any()
+    m.fill_memory([b])
+    assert m.memory.filled.any(1).all() and m.training
     m.set_epoch(1)
     loss, logs = m.training_step(b)
     loss.backward()  # the memory update must not break the graph
@@ -65,3 +68,47 @@ def test_issf_base_only_ablation():
     assert "w_soft" not in logs and logs["loss_soft"] == 0.0
     assert m(batch_of(*graphs())).refined is None
     assert repr(m) == "ISSF(12, num_classes=3, hidden_channels=16, use_refinement=False)"
+
+
+def test_issf_fill_memory_is_the_top_salient_features_per_class():
+    import torch.nn.functional as F
+
+    gs = graphs()
+    m = model(memory_size=4)
+    m.fill_memory([batch_of(*gs[:2]), batch_of(gs[2])])
+    # batch-invariant: one batch of all videos gives the same memory
+    m2 = model(memory_size=4)
+    m2.fill_memory([batch_of(*gs)])
+    torch.testing.assert_close(m.memory.scores, m2.memory.scores)
+    torch.testing.assert_close(m.memory.features, m2.memory.features)
+    # plain reference: per class, the 4 highest base probabilities among the salient
+    # snippets of the videos labelled with it (eval mode: no dropout)
+    m.eval()
+    for c in range(C):
+        feats, probs = [], []
+        for g in gs:
+            if g.y[0, c] > 0:
+                out = m(batch_of(g))
+                feats.append(out.features[out.salient])
+                probs.append(F.softmax(out.base.frame_logits[out.salient], -1)[:, c])
+        p, f = torch.cat(probs), torch.cat(feats)
+        top = torch.sort(p, descending=True, stable=True).indices[:4]
+        torch.testing.assert_close(m.memory.scores[c], p[top])
+        torch.testing.assert_close(m.memory.features[c], f[top])
+
+
+def test_issf_track_epochs_fills_memory_before_its_first_use():
+    m = model(memory_start_epoch=2)
+    gs = graphs()
+    loader = [batch_of(*gs[:2]), batch_of(gs[2])]
+    ref = model(memory_start_epoch=2)
+    tracked = m.track_epochs(loader)
+    for _ in tracked:
+        pass
+    assert int(m.epoch) == 1 and not m.memory.filled.any()
+    for _ in tracked:
+        pass
+    assert int(m.epoch) == 2 and m.memory.filled.any(1).all()
+    ref.set_epoch(1)
+    ref.fill_memory(loader)
+    torch.testing.assert_close(m.memory.features, ref.memory.features)

@@ -161,3 +161,33 @@ def test_regression_decode_roundtrip():
     torch.testing.assert_close(best, torch.ones_like(best))
     mean, std = regression_stats(data.reg_target, data.iou, 0.3)
     assert mean.shape == (2,) and (std > 0).all()
+
+
+@pytest.mark.parametrize("kind", ["gcn", "mlp", "mean_pool"])
+@pytest.mark.parametrize("edge_weight", ["cos", "none"])
+def test_seed_only_forward_equals_full_graph_outputs(kind, edge_weight):
+    # A neighbour-sampled batch: the seeds' outputs computed from the trimmed
+    # layers equal the full forward pass restricted to the seeds.
+    graphs = [synth_video(s) for s in range(4)]
+    loader = PGCNTrainLoader(graphs, [3, 2], batch_size=16,
+                             generator=torch.Generator().manual_seed(0))
+    batch = next(iter(loader))
+    hops = list(batch.num_sampled_nodes)
+    assert hops[0] == batch.batch_size and sum(hops) == batch.num_nodes
+    torch.manual_seed(0)
+    model = PGCN(D, K, 16, act_branch=kind, comp_branch=kind, edge_weight=edge_weight).eval()
+    full = model(batch.x, batch.x_ext, batch.edge_index, batch.edge_weight)
+    part = model(batch.x, batch.x_ext, batch.edge_index, batch.edge_weight, hops)
+    for f, p in zip(full, part):
+        assert p.size(0) == batch.batch_size
+        torch.testing.assert_close(p, f[:batch.batch_size], rtol=1e-5, atol=1e-6)
+    # "the first n nodes" form (a one-element list) also matches
+    part1 = model(batch.x, batch.x_ext, batch.edge_index, batch.edge_weight, [7])
+    torch.testing.assert_close(part1[0], full[0][:7], rtol=1e-5, atol=1e-6)
+    # training_step uses the seed-only path: same loss as the full pass in eval mode
+    loss_fast, _ = model.training_step(batch)
+    n = batch.batch_size
+    label = batch.matched_label if "matched_label" in batch else batch.y
+    loss_full, _ = model.loss(full[0][:n], full[1][:n], full[2][:n], batch.sample_type[:n],
+                              label[:n], batch.reg_target[:n])
+    torch.testing.assert_close(loss_fast, loss_full)

@@ -3,6 +3,7 @@ r"""Proposal graphs (P-GCN): nodes are action proposals of one video."""
 from __future__ import annotations
 
 import math
+import warnings
 
 import torch
 from torch import Tensor
@@ -164,6 +165,8 @@ class _Buckets:
         self.starts: list[Tensor] = []
         self.by_end_ids: list[Tensor] = []
         self.ends: list[Tensor] = []
+        self.by_centre_ids: list[Tensor] = []
+        self.centres: list[Tensor] = []
         self.lmax: list[float] = []
         self.lmin: list[float] = []
         order = torch.sort(level, stable=True)
@@ -180,6 +183,9 @@ class _Buckets:
             self.starts.append(so.values.contiguous())
             self.by_end_ids.append(ids[eo.indices])
             self.ends.append(eo.values.contiguous())
+            co = torch.sort((s + e) * 0.5, stable=True)
+            self.by_centre_ids.append(ids[co.indices])
+            self.centres.append(co.values.contiguous())
             self.lmax.append(float(length[ids].max()))
             self.lmin.append(float(length[ids].min()))
 
@@ -236,33 +242,35 @@ def _select(
 def _contextual(seg: Tensor, seg64: Tensor, bk: _Buckets, thr: float, k: int):
     r"""For every node the :obj:`k` other proposals of highest tIoU > :obj:`thr`.
 
-    Candidate bound. Let :math:`p_j` start :math:`\delta \ge 0` after
-    :math:`p_i`. The union spans at least :math:`\delta + L_j` and the
-    intersection is at most :math:`L_j`, so
-    :math:`\mathrm{tIoU} \le L_j / (\delta + L_j)` and tIoU :math:`> \theta`
-    gives :math:`\delta < L_j (1 - \theta) / \theta`; overlapping at all gives
-    :math:`\delta < L_i`. Symmetrically a :math:`p_j` starting :math:`\delta`
-    before :math:`p_i` has :math:`\delta < \min(L_i (1-\theta)/\theta, L_j)`.
-    Also :math:`\theta L_i < L_j < L_i / \theta`. With :math:`L_j` bounded by
-    its bucket's longest length :math:`L^b`, the candidates in bucket
-    :math:`b` are the :math:`s_j \in [s_i - \min(L_i r, L^b),
-    s_i + \min(L^b r, L_i)]`, :math:`r = (1-\theta)/\theta`, found by
+    Candidate bound. For overlapping :math:`p_i, p_j` the union minus the
+    intersection is :math:`|s_i - s_j| + |e_i - e_j|`, so tIoU :math:`> \theta`
+    gives :math:`|s_i - s_j| + |e_i - e_j| < r\,|p_i \cap p_j| \le r
+    \min(L_i, L_j)` with :math:`r = (1-\theta)/\theta`; overlapping at all
+    gives :math:`-L_j < s_j - s_i < L_i`. Also :math:`\theta L_i < L_j < L_i /
+    \theta`. Centres then differ by :math:`|c_i - c_j| \le (|s_i - s_j| +
+    |e_i - e_j|) / 2 < \frac{r}{2} \min(L_i, L_j)` (and by less than
+    :math:`(L_i + L_j) / 2` for any overlap). With :math:`L_j` bounded by its
+    bucket's longest length :math:`L^b`, the candidates in bucket :math:`b`
+    are the :math:`c_j` within :math:`\min(\frac{r}{2} \min(L_i, L^b),
+    \frac{L_i + L^b}{2})` of :math:`c_i` (centre-sorted buckets), found by
     :obj:`searchsorted`. Windows are computed in float64 with :math:`\theta`
     lowered by 64 ulps of the segments' dtype (tIoU computed from exact
     inputs is off by a few ulps at most), so rounding only widens them.
     """
-    s = seg64[:, 0].contiguous()
-    length = seg64[:, 1] - s
+    s, e = seg64[:, 0].contiguous(), seg64[:, 1].contiguous()
+    length = e - s
+    centre = (s + e) * 0.5
     thr_lo = max(0.0, thr - 64 * torch.finfo(seg.dtype).eps)
     r = (1 - thr_lo) / thr_lo if thr_lo > 0 else math.inf
     lo, hi = [], []
-    for b in range(len(bk.starts)):
+    for b in range(len(bk.centres)):
         lmax, lmin = bk.lmax[b], bk.lmin[b]
-        left = (length * r).clamp(max=lmax) if math.isfinite(r) else torch.full_like(s, lmax)
-        right = length.clamp(max=lmax * r)
-        pad = _SLACK * (length + lmax)
-        l_b = torch.searchsorted(bk.starts[b], s - left - pad, side="left")
-        h_b = torch.searchsorted(bk.starts[b], s + right + pad, side="right")
+        half = (length + lmax) * 0.5  # overlap
+        if math.isfinite(r):
+            half = torch.minimum(half, length.clamp(max=lmax) * (r * 0.5))
+        half = half + _SLACK * (length + lmax)
+        l_b = torch.searchsorted(bk.centres[b], centre - half, side="left")
+        h_b = torch.searchsorted(bk.centres[b], centre + half, side="right")
         if thr_lo > 0:
             ok = (lmax >= thr_lo * length * (1 - _SLACK)) & (lmin <= length / thr_lo * (1 + _SLACK))
             h_b = torch.where(ok, h_b, l_b)
@@ -275,7 +283,7 @@ def _contextual(seg: Tensor, seg64: Tensor, bk: _Buckets, thr: float, k: int):
         iou = cols.iou(i, j)
         return iou, (iou > thr) & (i != j)
 
-    return _select(lo, hi, bk.by_start_ids, key_fn, k, True, seg.size(0))
+    return _select(lo, hi, bk.by_centre_ids, key_fn, k, True, seg.size(0))
 
 
 def _surrounding(seg: Tensor, seg64: Tensor, bk: _Buckets, thr: float, k: int):
@@ -411,24 +419,55 @@ def proposal_edges(
 def cosine_edge_weight(x: Tensor, edge_index: Tensor) -> Tensor:
     r"""Edge weights :math:`\mathrm{relu}(\cos(x_j, x_i))` for every edge.
 
-    Computed in chunks of a few MB (gathered rows are the only temporaries),
-    as :math:`x_j \cdot x_i / (\max(\|x_j\|, \epsilon) \max(\|x_i\|,
-    \epsilon))`; zero vectors get weight 0.
+    Computed as :math:`x_j \cdot x_i / (\max(\|x_j\|, \epsilon)
+    \max(\|x_i\|, \epsilon))`; zero vectors get weight 0. The dot products
+    are one sampled dense-dense product (:func:`torch.sparse.sampled_addmm`,
+    an SDDMM over the edges as a CSR pattern: no gathered :obj:`[E, D]` rows)
+    for float32 / float64 on CPU and CUDA when the edges are distinct;
+    otherwise chunks of gathered rows of a few MB.
     """
     e = edge_index.size(1)
-    out = x.new_empty(e)
     if e == 0:
-        return out
+        return x.new_empty(0)
     inv = 1.0 / torch.linalg.vector_norm(x, dim=1).clamp_min(1e-12)
-    chunk = max(1, (1 << 19) // max(1, x.size(1)))
-    for a in range(0, e, chunk):
-        src = edge_index[0, a:a + chunk]
-        dst = edge_index[1, a:a + chunk]
-        xs = x.index_select(0, src)
-        xd = x.index_select(0, dst)
-        torch.linalg.vecdot(xs, xd, out=out[a:a + chunk])
-    out.mul_(inv[edge_index[0]] * inv[edge_index[1]])
-    return out.clamp_min_(0)
+    src, dst = edge_index[0], edge_index[1]
+    dots = _edge_dots_sddmm(x, src, dst)
+    if dots is None:
+        dots = x.new_empty(e)
+        chunk = max(1, (1 << 19) // max(1, x.size(1)))
+        for a in range(0, e, chunk):
+            xs = x.index_select(0, src[a:a + chunk])
+            xd = x.index_select(0, dst[a:a + chunk])
+            torch.linalg.vecdot(xs, xd, out=dots[a:a + chunk])
+    dots.mul_(inv[src] * inv[dst])
+    return dots.clamp_min_(0)
+
+
+def _edge_dots_sddmm(x: Tensor, src: Tensor, dst: Tensor) -> Tensor | None:
+    r""":math:`x_{src} \cdot x_{dst}` per edge via a CSR SDDMM, or :obj:`None`
+    where that does not apply (other dtypes or devices, repeated edges)."""
+    if (x.dtype not in (torch.float32, torch.float64) or x.device.type not in ("cpu", "cuda")
+            or x.requires_grad or x.dim() != 2):
+        return None
+    n = x.size(0)
+    key = dst * n + src
+    order = torch.sort(key).indices
+    key = key[order]
+    if bool((key[1:] == key[:-1]).any()):
+        return None  # a CSR pattern has distinct entries
+    rows = dst[order]
+    cols = src[order]
+    crow = torch.zeros(n + 1, dtype=torch.long, device=x.device)
+    torch.cumsum(torch.bincount(rows, minlength=n), 0, out=crow[1:])
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*Sparse CSR tensor support is in beta.*")
+        pattern = torch.sparse_csr_tensor(crow, cols, x.new_zeros(cols.numel()), (n, n),
+                                          check_invariants=False)
+        xc = x.contiguous()
+        vals = torch.sparse.sampled_addmm(pattern, xc, xc.T, beta=0.0).values()
+    out = torch.empty_like(vals)
+    out[order] = vals
+    return out
 
 
 def proposal_graph(
@@ -479,6 +518,17 @@ def proposal_graph(
     Time and memory are :math:`O(N \log N + E)` for realistic proposal sets
     (length-bucketed :obj:`searchsorted` candidate windows, chunked exact
     tests, a segment top-k), never an :math:`N \times N` matrix.
+
+    .. note::
+        With thousands of proposals and 2048-d features, :obj:`x_ext` and
+        :obj:`x` are large (5,000 proposals: 164 MB), and on Linux much of the
+        build time can be the kernel's page faults on that fresh memory.
+        Setting the environment variable :obj:`THP_MEM_ALLOC_ENABLE=1` before
+        starting Python makes PyTorch request transparent huge pages for
+        large CPU tensors, which cut this cost several-fold in
+        :obj:`benchmarks/bench_graph.py` (where
+        :obj:`/sys/kernel/mm/transparent_hugepage/enabled` is :obj:`madvise`
+        or :obj:`always`).
 
     Features: the snippets of a segment are those whose centre time lies in
     :math:`[s, e]`; a segment holding none takes the snippet nearest to its

@@ -9,13 +9,28 @@ import torch
 from torch import Tensor
 from torch_geometric.data import Data
 
-from tagraph.data._graph_checks import check_features, check_snippet_times, where_prefix
-from tagraph.data.proposal_graph import cosine_edge_weight
+from tagraph.data._graph_checks import (
+    check_features,
+    check_snippet_times,
+    expand_ranges,
+    where_prefix,
+)
+from tagraph.data.proposal_graph import _edge_dots_sddmm, cosine_edge_weight
 
 __all__ = ["snippet_graph", "temporal_edges", "knn_edges"]
 
 # Similarity entries held at once by the blocked kNN (rows x T floats).
 _KNN_BLOCK_ENTRIES = 1 << 22
+# Approximate kNN: dimension of the seeded Gaussian random projection, seed,
+# spherical k-means iterations, and candidate pool per cluster (in units of the
+# candidates re-ranked per node).
+_APPROX_DIM = 64
+_APPROX_SEED = 0
+_KMEANS_ITERS = 6
+_POOL_FACTOR = 8
+# Mean cluster size of the inverted file: few, large clusters keep the number
+# of (small) tensor operations low, which matters more than FLOPs on a busy CPU.
+_CLUSTER_SIZE = 256
 
 
 def temporal_edges(num_snippets: int, offsets: Sequence[int],
@@ -44,6 +59,8 @@ def knn_edges(
     k: int,
     exclude_offsets: Sequence[int] = (),
     block_entries: int | None = None,
+    method: str = "exact",
+    candidates: int = 16,
 ) -> tuple[Tensor, Tensor]:
     r"""Semantic :math:`k`-nearest neighbours by cosine similarity.
 
@@ -58,10 +75,44 @@ def knn_edges(
     computed (half the :math:`T^2 D` multiply-adds), each updating both its
     rows and its columns.
 
+    With :obj:`method="approx"` the neighbours are searched among
+    :math:`c` = :obj:`candidates` candidates per node: :math:`x` is projected
+    to :math:`m = 64` dimensions by a standard Gaussian matrix drawn from a
+    CPU generator seeded with 0 (so the result is deterministic) and
+    normalised, the projections are grouped by spherical :math:`k`-means
+    (:math:`\lceil T / 256 \rceil` seeded centroids, 6 iterations), and each
+    node scores, in the projection, the members of the clusters nearest to its
+    own (by centroid cosine) until :math:`\max(8c, 512)` nodes are covered;
+    its :math:`c` best are re-ranked by their exact cosine similarity (one
+    sampled dense-dense product). The returned similarities are exact; a true
+    neighbour missed by the candidate search is replaced by the next best
+    candidate. Cost :math:`O(T D m + T m \max(8c, 512) + T c D)` instead of
+    :math:`O(T^2 D)`; with :math:`c \ge T` every node is a candidate and the
+    result is the exact one. Recall is high when neighbours are clearly
+    closer than the rest (near-duplicate or strongly structured features) and
+    low when isotropic noise decides the ranking (then the exact neighbours
+    are noise as well).
+
+    Args:
+        x (torch.Tensor): Features :obj:`[T, D]`.
+        k (int): Neighbours per node.
+        exclude_offsets (Sequence[int], optional): Offsets :math:`o` such that
+            :math:`t + o` is never a neighbour of :math:`t`. (default: :obj:`()`)
+        block_entries (int, optional): Similarity entries held at once.
+            (default: :obj:`None`, 4M)
+        method (str, optional): :obj:`"exact"` or :obj:`"approx"`.
+            (default: :obj:`"exact"`)
+        candidates (int, optional): Candidates re-ranked exactly per node
+            (:obj:`"approx"` only). (default: :obj:`16`)
+
     Returns :obj:`edge_index` :obj:`[2, T k']` sorted by (target, similarity
     descending, source) with :math:`k' = \min(k, \text{available})`, and the
     cosine similarities :obj:`[T k']`.
     """
+    if method not in ("exact", "approx"):
+        raise ValueError(f"'method' must be 'exact' or 'approx', got {method!r}")
+    if candidates < 1:
+        raise ValueError(f"'candidates' must be >= 1, got {candidates}")
     t = x.size(0)
     device = x.device
     excl = sorted({int(o) for o in exclude_offsets} | {0})
@@ -74,11 +125,13 @@ def knn_edges(
     kk = min(k, int((t - n_excl).min()))
     if kk <= 0:
         return (torch.zeros(2, 0, dtype=torch.long, device=device), x.new_zeros(0))
+    if block_entries is None:
+        block_entries = _KNN_BLOCK_ENTRIES
+    if method == "approx":
+        return _approx_knn(x, kk, excl, candidates, block_entries)
     xn = torch.nn.functional.normalize(x, dim=1, eps=1e-12)
     # similarity is symmetric: only blocks (a, b) with b >= a are multiplied,
     # and each one updates the running top-k of its rows and of its columns
-    if block_entries is None:
-        block_entries = _KNN_BLOCK_ENTRIES
     bs = max(1, math.isqrt(max(1, block_entries)))
     best_val = x.new_full((t, kk), -math.inf)
     best_idx = torch.full((t, kk), t, dtype=torch.long, device=device)
@@ -100,6 +153,144 @@ def knn_edges(
     val = best_val.flatten()
     dst = torch.arange(t, device=device).repeat_interleave(kk)
     return torch.stack([src, dst]), val
+
+
+def _excluded(cand: Tensor, rows: Tensor, offsets: list[int]) -> Tensor:
+    """Mask of candidates :obj:`cand[i, j]` equal to :obj:`rows[i] + o`."""
+    diff = cand - rows[:, None]
+    bad = diff == offsets[0]
+    for o in offsets[1:]:
+        bad |= diff == o
+    return bad
+
+
+def _approx_candidates(x: Tensor, c: int, excl: list[int], block_entries: int) -> Tensor:
+    r"""Candidate neighbours :obj:`[T, c]` of every node (distinct, in no
+    particular order) from a random projection and an inverted-file search.
+
+    1. :math:`z = \mathrm{normalise}(x R)` with :math:`R \in \mathbb
+       R^{D \times m}` standard Gaussian (seed :obj:`_APPROX_SEED`, drawn on
+       the CPU), :math:`m` = :obj:`_APPROX_DIM` (or :math:`z` = normalised
+       :math:`x` when :math:`D \le m`);
+    2. spherical :math:`k`-means on :math:`z`: :math:`\lceil T / 256 \rceil`
+       centroids initialised on seeded random nodes, :obj:`_KMEANS_ITERS`
+       Lloyd iterations; clusters above 512 nodes are halved at the median of
+       a seeded random projection until none is (so the search stays
+       :math:`O(T \cdot \text{pool})` when k-means collapses on noisy
+       features);
+    3. for each cluster, the nearest clusters (by centroid cosine, its own
+       first) until they hold :math:`\ge \max(8c, 512)` nodes; each member
+       scores them all by :math:`z_t \cdot z_u` and keeps its :math:`c` best
+       (excluded offsets last). Memory stays :math:`O(\text{block} + Tc)`.
+    """
+    t, d = x.shape
+    device = x.device
+    g = torch.Generator().manual_seed(_APPROX_SEED)
+    if d > _APPROX_DIM:
+        proj = torch.randn(d, _APPROX_DIM, generator=g, dtype=torch.float32)
+        z = x @ proj.to(device=device, dtype=x.dtype)
+    else:
+        z = x
+    z = torch.nn.functional.normalize(z, dim=1, eps=1e-12)
+    nc = max(1, -(-t // _CLUSTER_SIZE))
+    cent = z[torch.randperm(t, generator=g)[:nc].to(device)]
+    rows_nc = torch.arange(nc, device=device)
+    for _ in range(_KMEANS_ITERS + 1):
+        assign = (z @ cent.T).argmax(1)
+        if _ == _KMEANS_ITERS:
+            break
+        onehot = (assign[None, :] == rows_nc[:, None]).to(z.dtype)  # [nc, T]
+        acc = onehot @ z
+        norm = torch.linalg.vector_norm(acc, dim=1, keepdim=True)
+        cent = torch.where(norm > 0, acc / norm.clamp_min(1e-12), cent)
+    # noise-dominated features can collapse k-means into a few huge clusters,
+    # which would make the search quadratic: halve every cluster larger than
+    # 2 x _CLUSTER_SIZE at the median of a seeded random projection until
+    # none is (at most log2(T / _CLUSTER_SIZE) rounds)
+    while True:
+        size = torch.bincount(assign, minlength=nc)
+        big = size > 2 * _CLUSTER_SIZE
+        nb = int(big.sum())
+        if nb == 0:
+            break
+        new_id = torch.full((nc,), -1, dtype=torch.long, device=device)
+        new_id[big] = torch.arange(nc, nc + nb, device=device)
+        direction = torch.randn(nc, z.size(1), generator=g).to(device=device, dtype=z.dtype)
+        proj = (z * direction[assign]).sum(1)
+        order = torch.sort(proj, stable=True).indices
+        order = order[torch.sort(assign[order], stable=True).indices]  # by (cluster, proj)
+        start = torch.cumsum(size, 0) - size
+        rank = torch.empty_like(order)
+        rank[order] = torch.arange(t, device=device) - start[assign[order]]
+        upper = big[assign] & (rank >= size[assign] // 2)
+        assign = torch.where(upper, new_id[assign], assign)
+        nc += nb
+    rows_nc = torch.arange(nc, device=device)
+    acc = (assign[None, :] == rows_nc[:, None]).to(z.dtype) @ z
+    cent = acc / torch.linalg.vector_norm(acc, dim=1, keepdim=True).clamp_min(1e-12)
+    members = torch.sort(assign, stable=True).indices
+    size = torch.bincount(assign, minlength=nc)
+    offset = torch.cumsum(size, 0) - size
+    # clusters in order of centroid similarity; the own cluster first
+    csim = cent @ cent.T
+    csim.fill_diagonal_(math.inf)
+    near = torch.sort(csim, dim=1, descending=True, stable=True).indices
+    covered = torch.cumsum(size[near], 1)
+    pool = min(t, max(_POOL_FACTOR * c, 2 * _CLUSTER_SIZE))
+    nprobe = torch.searchsorted(covered, torch.full((nc, 1), pool, device=device)) + 1
+    nprobe = nprobe.clamp(max=nc).flatten().tolist()
+    size_l, offset_l = size.tolist(), offset.tolist()
+    out = torch.empty(t, c, dtype=torch.long, device=device)
+    where = torch.full((t,), -1, dtype=torch.long, device=device)  # node -> column
+    offs = torch.tensor(excl, dtype=torch.long, device=device)
+    for a in range(nc):
+        if size_l[a] == 0:
+            continue
+        q_all = members[offset_l[a]:offset_l[a] + size_l[a]]
+        probes = near[a, :nprobe[a]]
+        _, pos = expand_ranges(offset[probes], offset[probes] + size[probes])
+        cand = members[pos]
+        where[cand] = torch.arange(cand.numel(), device=device)
+        zc = z[cand].T
+        rows = max(1, block_entries // max(1, cand.numel()))
+        for b in range(0, q_all.numel(), rows):
+            q = q_all[b:b + rows]
+            sim = z[q] @ zc
+            # excluded pairs (q, q + o) that lie in the pool
+            u = q[:, None] + offs
+            col = where[u.clamp(0, t - 1)]
+            hit = ((u >= 0) & (u < t) & (col >= 0)).nonzero()
+            sim[hit[:, 0], col[hit[:, 0], hit[:, 1]]] = -math.inf
+            out[q] = cand[torch.topk(sim, c, dim=1, sorted=False).indices]
+        where[cand] = -1
+    return out
+
+
+def _approx_knn(x: Tensor, k: int, excl: list[int], candidates: int,
+                block_entries: int) -> tuple[Tensor, Tensor]:
+    t = x.size(0)
+    # enough candidates for k valid ones whatever the exclusions
+    c = min(t, max(candidates, k + len(excl)))
+    cand = torch.sort(_approx_candidates(x, c, excl, block_entries), dim=1).values
+    rows = torch.arange(t, device=x.device)
+    src = cand.flatten()
+    dst = rows.repeat_interleave(c)
+    # exact cosine of every candidate pair (as cosine_edge_weight, without relu)
+    dots = _edge_dots_sddmm(x, src, dst)
+    if dots is None:
+        dots = x.new_empty(src.numel())
+        chunk = max(1, (1 << 19) // max(1, x.size(1)))
+        for a in range(0, src.numel(), chunk):
+            torch.linalg.vecdot(x.index_select(0, src[a:a + chunk]),
+                                x.index_select(0, dst[a:a + chunk]), out=dots[a:a + chunk])
+    inv = 1.0 / torch.linalg.vector_norm(x, dim=1).clamp_min(1e-12)
+    sim = (dots.view(t, c) * inv[cand]) * inv[:, None]
+    sim.masked_fill_(_excluded(cand, rows, excl), -math.inf)
+    # rows of cand are sorted by index: a stable sort by value keeps ties in index order
+    o = torch.sort(sim, dim=1, descending=True, stable=True).indices[:, :k]
+    val = sim.gather(1, o)
+    idx = cand.gather(1, o)
+    return torch.stack([idx.flatten(), rows.repeat_interleave(k)]), val.flatten()
 
 
 def _mask(sim: Tensor, row0: int, col0: int, offsets: list[int], fill: float) -> None:
@@ -158,6 +349,8 @@ def snippet_graph(
     temporal_offsets: Sequence[int] = (-1, 1),
     knn: int = 0,
     knn_exclude_temporal: bool = True,
+    knn_method: str = "exact",
+    knn_candidates: int = 16,
     weight: str | None = "relu_cos",
     video_id: str | None = None,
 ) -> Data:
@@ -193,6 +386,15 @@ def snippet_graph(
             them. (default: :obj:`0`)
         knn_exclude_temporal (bool, optional): Skip the temporal neighbours
             when choosing kNN edges. (default: :obj:`True`)
+        knn_method (str, optional): :obj:`"exact"` (blocked all-pairs
+            search, :math:`O(T^2 D)`) or :obj:`"approx"` (random projection,
+            inverted-file candidate search and exact re-ranking of
+            :obj:`knn_candidates` per snippet, see :func:`knn_edges`; much
+            faster for long videos, with similarities still exact).
+            (default: :obj:`"exact"`)
+        knn_candidates (int, optional): Candidates re-ranked exactly per
+            snippet by :obj:`knn_method="approx"`; :math:`\ge T` gives the
+            exact result. (default: :obj:`16`)
         weight (str, optional): :obj:`"relu_cos"` or :obj:`None`.
             (default: :obj:`"relu_cos"`)
         video_id (str, optional): Named in error messages.
@@ -211,6 +413,10 @@ def snippet_graph(
         raise ValueError(f"{w}'temporal_offsets' must be distinct, got {offsets}")
     if knn < 0:
         raise ValueError(f"{w}'knn' must be >= 0, got {knn}")
+    if knn_method not in ("exact", "approx"):
+        raise ValueError(f"{w}'knn_method' must be 'exact' or 'approx', got {knn_method!r}")
+    if knn_candidates < 1:
+        raise ValueError(f"{w}'knn_candidates' must be >= 1, got {knn_candidates}")
     if weight not in ("relu_cos", None):
         raise ValueError(f"{w}'weight' must be 'relu_cos' or None, got {weight!r}")
     device = features.device
@@ -219,7 +425,8 @@ def snippet_graph(
     if weight == "relu_cos":  # chunked: no [E, D] temporaries
         parts_w.append(cosine_edge_weight(features, ei_t))
     if knn > 0:
-        ei_k, sim = knn_edges(features, knn, offsets if knn_exclude_temporal else ())
+        ei_k, sim = knn_edges(features, knn, offsets if knn_exclude_temporal else (),
+                              method=knn_method, candidates=knn_candidates)
         parts_i.append(ei_k)
         parts_t.append(torch.full((ei_k.size(1),), len(offsets), dtype=torch.long,
                                   device=device))

@@ -38,6 +38,25 @@ def _check_out(out: Tensor | None, x: Tensor, n: int) -> Tensor:
     return out
 
 
+def _next_level_(table: Tensor, w: int, rows: int) -> None:
+    r"""In place: :obj:`table[i] = max(table[i], table[i + w])` for
+    :math:`i < T - w`, in ascending blocks of :obj:`rows` rows. A block reads
+    rows at or after its own start only, none of which has been written yet,
+    so one :obj:`[T, D]` buffer holds every level (the last :obj:`w` rows keep
+    their truncated windows)."""
+    t = table.size(0)
+    tmp = None
+    for r0 in range(0, t - w, rows):
+        r1 = min(t - w, r0 + rows)
+        if w >= r1 - r0:  # the shifted rows do not overlap the block
+            torch.maximum(table[r0:r1], table[r0 + w:r1 + w], out=table[r0:r1])
+        else:
+            if tmp is None:
+                tmp = table.new_empty(min(rows, t), table.size(1))
+            torch.maximum(table[r0:r1], table[r0 + w:r1 + w], out=tmp[: r1 - r0])
+            table[r0:r1] = tmp[: r1 - r0]
+
+
 def range_max_pool(x: Tensor, starts: Tensor, ends: Tensor, *,
                    out: Tensor | None = None) -> Tensor:
     r"""Max of :obj:`x[start:end]` for many half-open snippet ranges at once.
@@ -47,8 +66,9 @@ def range_max_pool(x: Tensor, starts: Tensor, ends: Tensor, *,
     (overlapping) windows of level :math:`\lfloor \log_2 L \rfloor`. Levels are
     built one after the other in two :obj:`[T, D]` buffers and each range is
     answered at its level, so building costs :math:`O(T D \log L_{max})` time
-    but only :math:`O(T D)` memory, and each query :math:`O(D)`, with no loop
-    over ranges. Ranges are clipped to :math:`[0, T]`; empty ones pool to zero.
+    but only one :obj:`[T, D]` buffer (levels are updated in place, in
+    blocks), and each query :math:`O(D)`, with no loop over ranges. Ranges are
+    clipped to :math:`[0, T]`; empty ones pool to zero.
 
     Args:
         x (torch.Tensor): Snippet features of shape :obj:`[T, D]`.
@@ -81,18 +101,17 @@ def range_max_pool(x: Tensor, starts: Tensor, ends: Tensor, *,
     counts = torch.bincount(order.values).tolist()
     rows = max(1, _CHUNK_ELEMENTS // max(d, 1))
     table = x
-    buffers: list[Tensor] = []
     pos = 0
     for k, count in enumerate(counts):
         if k > 0:  # level k from level k - 1: windows of 2^k
-            if len(buffers) <= (k - 1) % 2:
-                buffers.append(torch.empty_like(x))
-            nxt = buffers[(k - 1) % 2]  # never the buffer holding level k - 1
             w = 1 << (k - 1)
-            if t > w:
-                torch.maximum(table[: t - w], table[w:], out=nxt[: t - w])
-            nxt[max(0, t - w):] = table[max(0, t - w):]
-            table = nxt
+            if table is x:
+                table = torch.empty_like(x)
+                if t > w:
+                    torch.maximum(x[: t - w], x[w:], out=table[: t - w])
+                table[max(0, t - w):] = x[max(0, t - w):]
+            else:
+                _next_level_(table, w, rows)
         if count == 0:
             continue
         q = order.indices[pos:pos + count]

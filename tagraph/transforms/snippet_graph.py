@@ -29,6 +29,12 @@ class SnippetGraph(BaseTransform):
             (default: :obj:`0`)
         knn_exclude_temporal (bool, optional): Skip temporal neighbours when
             choosing kNN edges. (default: :obj:`True`)
+        knn_method (str, optional): :obj:`"exact"` or :obj:`"approx"`
+            (random projection and inverted-file candidates, exact
+            re-ranking; see :func:`tagraph.data.knn_edges`).
+            (default: :obj:`"exact"`)
+        knn_candidates (int, optional): Candidates re-ranked exactly per
+            snippet by :obj:`"approx"`. (default: :obj:`16`)
         weight (str, optional): :obj:`"relu_cos"` or :obj:`None` (ones).
             (default: :obj:`"relu_cos"`)
     """
@@ -37,11 +43,17 @@ class SnippetGraph(BaseTransform):
         temporal_offsets: Sequence[int] = (-1, 1),
         knn: int = 0,
         knn_exclude_temporal: bool = True,
+        knn_method: str = "exact",
+        knn_candidates: int = 16,
         weight: str | None = "relu_cos",
     ) -> None:
+        if knn_method not in ("exact", "approx"):
+            raise ValueError(f"'knn_method' must be 'exact' or 'approx', got {knn_method!r}")
         self.temporal_offsets = tuple(int(k) for k in temporal_offsets)
         self.knn = knn
         self.knn_exclude_temporal = knn_exclude_temporal
+        self.knn_method = knn_method
+        self.knn_candidates = knn_candidates
         self.weight = weight
 
     def forward(self, data: Data) -> Data:
@@ -56,6 +68,8 @@ class SnippetGraph(BaseTransform):
             temporal_offsets=self.temporal_offsets,
             knn=self.knn,
             knn_exclude_temporal=self.knn_exclude_temporal,
+            knn_method=self.knn_method,
+            knn_candidates=self.knn_candidates,
             weight=self.weight,
             video_id=video_id,
         )
@@ -65,5 +79,8 @@ class SnippetGraph(BaseTransform):
         return out
 
     def __repr__(self) -> str:
+        # every argument: dataset caches are keyed by a pre_transform's repr
         return (f"{self.__class__.__name__}(temporal_offsets={self.temporal_offsets}, "
-                f"knn={self.knn}, weight={self.weight!r})")
+                f"knn={self.knn}, knn_exclude_temporal={self.knn_exclude_temporal}, "
+                f"knn_method={self.knn_method!r}, knn_candidates={self.knn_candidates}, "
+                f"weight={self.weight!r})")

@@ -163,6 +163,10 @@ def test_snippet_graphs_and_graph_kwargs(tmp_path, tiny):
     other = _ds(tmp_path, graph="snippet", graph_kwargs=dict(knn=2))
     assert other.processed_dir != ds.processed_dir  # builder arguments key the cache
     assert other[0].edge_index.size(1) < d.edge_index.size(1)
+    approx = _ds(tmp_path, graph="snippet", graph_kwargs=dict(knn=3, knn_method="approx"))
+    assert approx.processed_dir not in (ds.processed_dir, other.processed_dir)
+    a_ref = snippet_graph(seq[0].x, seq[0].pos, knn=3, knn_method="approx")
+    assert torch.equal(approx[0].edge_index, a_ref.edge_index)
 
 
 @pytest.mark.parametrize("mutate,match", [

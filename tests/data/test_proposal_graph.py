@@ -24,6 +24,10 @@ def times(t):
 # ----------------------------------------------------------------------------
 def ref_edges(seg, thr_c=0.7, k_c=8, thr_s=1.0, k_s=2):
     n = seg.size(0)
+    # tIoU > thr is decided in the segments' dtype (torch casts a Python scalar
+    # to the tensor's dtype): an IoU of exactly 0.3 rounds to float32(0.3), so
+    # it is not > 0.3, as in exact arithmetic
+    thr_c = float(torch.tensor(thr_c, dtype=seg.dtype))
     iou = segment_iou(seg, seg).tolist()
     d = segment_center_distance(seg[:, None, :], seg[None, :, :]).tolist()
     out = []
@@ -111,6 +115,16 @@ def test_edges_chunked(monkeypatch):
     assert as_set(ei, et) == ref_edges(seg)
 
 
+def test_contextual_threshold_in_segment_dtype():
+    # 1.5 / 5 = 0.3 exactly; float32 division rounds it up to float32(0.3),
+    # which must not count as > 0.3
+    seg = torch.tensor([[0.0, 1.5], [0.0, 5.0]])
+    ei, _ = proposal_edges(seg, contextual_iou=0.3, max_surrounding=0)
+    assert ei.size(1) == 0
+    ei, _ = proposal_edges(seg, contextual_iou=0.29, max_surrounding=0)
+    assert ei.size(1) == 2
+
+
 def test_surrounding_prefers_long_far_proposal():
     # d = (1 + g / (L_i + L_j + g)) / 2: a long proposal 9 s away is "nearer"
     # to [0, 1] than a short one 0.5 s away
@@ -156,6 +170,32 @@ def test_features_match_bruteforce(seg, ratio, pooling):
     xn = torch.nn.functional.normalize(x, dim=1)
     w = (xn @ xn.T).clamp_min(0)[ei[1], ei[0]]
     torch.testing.assert_close(data.edge_weight, w, atol=1e-6, rtol=1e-5)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bfloat16])
+@pytest.mark.parametrize("layout", ["contiguous", "strided", "duplicates"])
+def test_cosine_edge_weight_paths(dtype, layout):
+    # SDDMM path (distinct edges, float32/64) and gathered-rows fallback
+    # (repeated edges, other dtypes) against the dense cosine matrix
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn(40, 24, generator=g, dtype=torch.float64)
+    x[7] = 0  # zero vector: weight 0
+    src = torch.randint(0, 40, (300,), generator=g)
+    dst = torch.randint(0, 40, (300,), generator=g)
+    key = torch.unique(dst * 40 + src)
+    ei = torch.stack([key % 40, key // 40])[:, torch.randperm(key.numel(), generator=g)]
+    if layout == "duplicates":
+        ei = torch.cat([ei, ei[:, :9]], 1)
+    xd = x.to(dtype)
+    if layout == "strided":
+        xd = torch.cat([xd, xd], 1)[:, ::2]
+    w = pg.cosine_edge_weight(xd, ei)
+    xn = torch.nn.functional.normalize(xd.double(), dim=1)
+    ref = (xn @ xn.T).clamp_min(0)[ei[1], ei[0]]
+    tol = 1e-2 if dtype == torch.bfloat16 else 1e-6
+    assert w.dtype == dtype and w.shape == (ei.size(1),)
+    torch.testing.assert_close(w.double(), ref, atol=tol, rtol=tol)
+    assert pg.cosine_edge_weight(xd, ei[:, :0]).shape == (0,)
 
 
 def test_short_proposal_takes_nearest_snippet():

@@ -88,6 +88,8 @@ def test_empty_video():
     (dict(temporal_offsets=(1, 1)), "'temporal_offsets'"),
     (dict(knn=-1), "'knn'"),
     (dict(weight="cos"), "'weight'"),
+    (dict(knn=2, knn_method="faiss"), "'knn_method'"),
+    (dict(knn=2, knn_method="approx", knn_candidates=0), "'knn_candidates'"),
 ])
 def test_bad_input(kwargs, field):
     args = dict(features=torch.randn(5, 1), snippet_times=times(5))
@@ -96,3 +98,72 @@ def test_bad_input(kwargs, field):
     with pytest.raises(ValueError, match=field) as err:
         snippet_graph(f, t, video_id="v1", **args)
     assert "video 'v1'" in str(err.value)
+
+
+# ----------------------------------------------------------------------------
+# approximate kNN (random projection + inverted file + exact re-ranking)
+# ----------------------------------------------------------------------------
+def as_pairs(edge_index):
+    return set(zip(edge_index[0].tolist(), edge_index[1].tolist()))
+
+
+@settings(max_examples=25, deadline=None)
+@given(t=st.integers(1, 60), d=st.sampled_from([3, 16, 100]), knn=st.integers(1, 6),
+       offsets=st.sampled_from([(-1, 1), (), (-2, -1, 1, 2)]), excl=st.booleans(),
+       seed=st.integers(0, 1000))
+def test_approx_covering_all_nodes_equals_exact(t, d, knn, offsets, excl, seed):
+    # candidates >= T: every node is a candidate, so the search is exhaustive
+    x = torch.randn(t, d, generator=torch.Generator().manual_seed(seed))
+    exact = snippet_graph(x, times(t), temporal_offsets=offsets, knn=knn,
+                          knn_exclude_temporal=excl)
+    approx = snippet_graph(x, times(t), temporal_offsets=offsets, knn=knn,
+                           knn_exclude_temporal=excl, knn_method="approx", knn_candidates=t)
+    assert torch.equal(approx.edge_index, exact.edge_index)
+    assert torch.equal(approx.edge_type, exact.edge_type)
+    torch.testing.assert_close(approx.edge_weight, exact.edge_weight, atol=1e-6, rtol=1e-5)
+
+
+def grouped_features(groups=120, size=11, d=256, noise=0.05, seed=0):
+    """Groups of near-duplicate snippets scattered over the video: each
+    snippet's 10 true neighbours are the rest of its group."""
+    g = torch.Generator().manual_seed(seed)
+    label = torch.arange(groups).repeat_interleave(size)[torch.randperm(groups * size, generator=g)]
+    x = torch.randn(groups, d, generator=g)[label] + noise * torch.randn(groups * size, d,
+                                                                         generator=g)
+    return x, label
+
+
+@pytest.mark.parametrize("d", [24, 256])  # without / with the random projection
+def test_approx_recall_on_structured_features(d):
+    x, label = grouped_features(d=d)
+    t = x.size(0)
+    exact, _ = knn_edges(x, 10, (-1, 1))
+    ei, sim = knn_edges(x, 10, (-1, 1), method="approx")
+    assert ei.shape == exact.shape
+    recall = len(as_pairs(ei) & as_pairs(exact)) / exact.size(1)
+    assert recall >= 0.97
+    # similarities are exact, sorted per node, never self or a temporal neighbour
+    xn = torch.nn.functional.normalize(x, dim=1)
+    torch.testing.assert_close(sim, (xn[ei[0]] * xn[ei[1]]).sum(1), atol=1e-5, rtol=1e-5)
+    assert torch.equal(ei[1], torch.arange(t).repeat_interleave(10))
+    assert bool((sim.view(t, 10)[:, 1:] <= sim.view(t, 10)[:, :-1]).all())
+    assert not bool(((ei[0] - ei[1]).abs() <= 1).any())
+    # deterministic (seeded projection and k-means)
+    again = knn_edges(x, 10, (-1, 1), method="approx")
+    assert torch.equal(again[0], ei) and torch.equal(again[1], sim)
+
+
+def test_approx_snippet_graph_format():
+    x, _ = grouped_features(groups=30, d=64)
+    t = x.size(0)
+    data = snippet_graph(x, times(t), knn=5, knn_method="approx", knn_candidates=8)
+    exact = snippet_graph(x, times(t), knn=5)
+    assert data.edge_index.shape == exact.edge_index.shape
+    assert torch.equal(data.edge_type, exact.edge_type)  # 0, 1 temporal; 2 kNN
+    kn = data.edge_type == 2
+    src, dst = data.edge_index[:, kn]
+    xn = torch.nn.functional.normalize(x, dim=1)
+    w = (xn[src] * xn[dst]).sum(1).clamp_min(0)
+    torch.testing.assert_close(data.edge_weight[kn], w, atol=1e-5, rtol=1e-5)
+    temporal = ~kn
+    torch.testing.assert_close(data.edge_weight[temporal], exact.edge_weight[temporal])

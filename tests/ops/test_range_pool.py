@@ -46,3 +46,21 @@ def test_range_mean_pool_float32_long_video_is_precise():
     x = torch.full((200_000, 2), 0.1, dtype=torch.float32)
     out = range_mean_pool(x, torch.tensor([150_000]), torch.tensor([150_010]))
     assert torch.allclose(out, torch.full((1, 2), 0.1), atol=1e-7)
+
+
+def test_range_max_pool_blocked_in_place_levels(monkeypatch):
+    # tiny blocks: the in-place level update takes both its paths (shift >= block,
+    # direct; shift < block, through a temporary) over many blocks
+    import importlib
+
+    rp = importlib.import_module("tagraph.ops.range_pool")
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(300, 4, generator=gen)
+    starts = torch.randint(0, 300, (400,), generator=gen)
+    ends = starts + torch.randint(1, 300, (400,), generator=gen)
+    ref = _loop(x, starts, ends, lambda v: v.max(0).values)
+    for elements in (4, 12, 28, 4 * 300):  # blocks of 1, 3, 7 and 300 rows
+        monkeypatch.setattr(rp, "_CHUNK_ELEMENTS", elements)
+        x0 = x.clone()
+        assert torch.equal(range_max_pool(x, starts, ends), ref)
+        assert torch.equal(x, x0)  # the input is never written

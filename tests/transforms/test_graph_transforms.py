@@ -1,3 +1,4 @@
+import pytest
 import torch
 import torch_geometric.transforms as T
 from torch_geometric.data import Data
@@ -53,8 +54,22 @@ def test_snippet_transform_equals_builder_and_composes():
     ref = T.ToUndirected()(ref)
     assert_same(out, ref, ["x", "pos", "edge_index", "edge_weight", "edge_type"])
     assert torch.equal(out.y, data.y) and torch.equal(out.segments, data.segments)
-    assert repr(SnippetGraph(knn=3)) == \
-        "SnippetGraph(temporal_offsets=(-1, 1), knn=3, weight='relu_cos')"
+    assert repr(SnippetGraph(knn=3)) == (
+        "SnippetGraph(temporal_offsets=(-1, 1), knn=3, knn_exclude_temporal=True, "
+        "knn_method='exact', knn_candidates=16, weight='relu_cos')")
+
+
+def test_snippet_transform_approx_knn():
+    data = video()
+    tf = SnippetGraph(knn=3, knn_method="approx", knn_candidates=5)
+    out = tf(data.clone())
+    ref = snippet_graph(data.x, data.pos, knn=3, knn_method="approx", knn_candidates=5)
+    assert_same(out, ref, ["x", "pos", "edge_index", "edge_weight", "edge_type"])
+    # the repr (a dataset cache key for pre_transforms) tells the options apart
+    assert len({repr(tf), repr(SnippetGraph(knn=3)), repr(SnippetGraph(knn=3, knn_candidates=5)),
+                repr(SnippetGraph(knn=3, knn_exclude_temporal=False))}) == 4
+    with pytest.raises(ValueError, match="knn_method"):
+        SnippetGraph(knn_method="lsh")
 
 
 def test_functional_names_registered():

@@ -155,6 +155,50 @@ def cross_heads(args, size, out: Path) -> None:
         print(f"| {seed} | " + " | ".join(cells) + " |", flush=True)
 
 
+def keep_in_edges(g, k: int, generator: torch.Generator):
+    """The graph with at most ``k`` random in-edges per node (the training-time
+    N_s = k neighbourhood, drawn once)."""
+    ei = g.edge_index
+    order = torch.sort(torch.rand(ei.size(1), generator=generator)).indices
+    order = order.index_select(0, torch.sort(ei[1].index_select(0, order), stable=True).indices)
+    dst = ei[1].index_select(0, order)
+    counts = torch.bincount(dst, minlength=g.num_nodes)
+    rank = torch.arange(dst.numel()) - (torch.cumsum(counts, 0) - counts).index_select(0, dst)
+    keep = order.index_select(0, (rank < k).nonzero().view(-1))
+    h = g.clone()
+    h.edge_index = ei.index_select(1, keep)
+    h.edge_weight = g.edge_weight.index_select(0, keep)
+    h.edge_type = g.edge_type.index_select(0, keep)
+    return h
+
+
+def neighbour_check(args, size, out: Path) -> None:
+    """Validation avg mAP of the trained P-GCN runs on the full graph, on graphs
+    keeping <= N_s random in-edges per node (the training-time neighbourhood),
+    and without edges: does the sampled-vs-full mismatch matter?"""
+    train_ds = SyntheticTAL(args.root, size=size, subset="train", graph="proposal",
+                            graph_kwargs={"add_gt": not args.no_gt_as_fg})
+    _, val_idx = split_train_val(len(train_ds), args.val_fraction, args.split_seed)
+    val = [drop_gt_nodes(train_ds[i]) for i in val_idx]
+    gt_file, classes = train_ds.files.annotation_file, train_ds.files.classes
+    k = args.num_neighbors[0]
+    print(f"| seed | full graph | <= {k} in-edges (draw 0) | <= {k} in-edges (draw 1) | no edges |")
+    print("|---|---|---|---|---|")
+    for seed in args.seeds:
+        run = out / f"p-gcn_seed{seed}"
+        if not (run / "best.pt").exists():
+            continue
+        model = load_run(run)
+        variants = [val] + [[keep_in_edges(g, k, torch.Generator().manual_seed(r)) for g in val]
+                            for r in range(2)]
+        variants.append([keep_in_edges(g, 0, torch.Generator()) for g in val])
+        cells = []
+        for graphs in variants:
+            res, _ = pgcn_evaluate(model, graphs, gt_file, classes, TIOU, nms_threshold=args.nms)
+            cells.append(f"{100 * res.average_mAP:.1f}")
+        print(f"| {seed} | " + " | ".join(cells) + " |", flush=True)
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--root", default="runs/synthetic_d256")
@@ -187,6 +231,9 @@ def main(argv=None):
     p.add_argument("--cross-heads", action="store_true",
                    help="validation mAP of every activity-head x completeness-head pairing "
                         "of the trained P-GCN and MLP runs under --out (a diagnosis)")
+    p.add_argument("--neighbour-check", action="store_true",
+                   help="validation mAP of the trained P-GCN runs on full graphs vs graphs "
+                        "with <= N_s in-edges per node vs no edges (a diagnosis)")
     p.add_argument("--summarize", action="store_true",
                    help="only print the table of the eval_test.json files under --out")
     args = p.parse_args(argv)
@@ -196,6 +243,9 @@ def main(argv=None):
     out = Path(args.out)
     if args.cross_heads:
         cross_heads(args, size, out)
+        return
+    if args.neighbour_check:
+        neighbour_check(args, size, out)
         return
     if args.summarize:
         # Evaluate finished runs that have no test numbers yet (e.g. while other

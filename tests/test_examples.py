@@ -70,3 +70,6 @@ def test_pgcn_synthetic_table_summary_and_cross_heads(tmp_path, capsys):
     mod.main(common + ["--cross-heads", "--seeds", "0"])
     rows = [r for r in capsys.readouterr().out.splitlines() if r.startswith("| 0 |")]
     assert len(rows) == 1 and len(rows[0].split("|")) == 7
+    mod.main(common + ["--neighbour-check", "--seeds", "0"])
+    rows = [r for r in capsys.readouterr().out.splitlines() if r.startswith("| 0 |")]
+    assert len(rows) == 1 and len(rows[0].split("|")) == 7

@@ -169,7 +169,9 @@ def test_seed_only_forward_equals_full_graph_outputs(kind, edge_weight):
     # A neighbour-sampled batch: the seeds' outputs computed from the trimmed
     # layers equal the full forward pass restricted to the seeds.
     graphs = [synth_video(s) for s in range(4)]
-    loader = PGCNTrainLoader(graphs, [3, 2], batch_size=16,
+    # tagraph's sampler reports per-hop node counts (PyG's does only through pyg-lib;
+    # without them training_step falls back to "the first batch_size nodes")
+    loader = PGCNTrainLoader(graphs, [3, 2], batch_size=16, sampler="tagraph",
                              generator=torch.Generator().manual_seed(0))
     batch = next(iter(loader))
     hops = list(batch.num_sampled_nodes)
@@ -191,3 +193,6 @@ def test_seed_only_forward_equals_full_graph_outputs(kind, edge_weight):
     loss_full, _ = model.loss(full[0][:n], full[1][:n], full[2][:n], batch.sample_type[:n],
                               label[:n], batch.reg_target[:n])
     torch.testing.assert_close(loss_fast, loss_full)
+    del batch.num_sampled_nodes  # e.g. PyG's native sampler through torch-sparse
+    loss_fallback, _ = model.training_step(batch)
+    torch.testing.assert_close(loss_fallback, loss_full)

@@ -132,13 +132,19 @@ def load_run(run_dir: Path):
     return model.eval()
 
 
-def cross_heads(args, size, out: Path) -> None:
-    """Validation avg mAP of P-GCN / MLP activity heads x completeness heads."""
+def validation_graphs(args, size):
+    """The validation videos' proposal graphs (without ground-truth nodes), the
+    annotation file and the class names."""
     train_ds = SyntheticTAL(args.root, size=size, subset="train", graph="proposal",
                             graph_kwargs={"add_gt": not args.no_gt_as_fg})
     _, val_idx = split_train_val(len(train_ds), args.val_fraction, args.split_seed)
     val = [drop_gt_nodes(train_ds[i]) for i in val_idx]
-    gt_file, classes = train_ds.files.annotation_file, train_ds.files.classes
+    return val, train_ds.files.annotation_file, train_ds.files.classes
+
+
+def cross_heads(args, size, out: Path) -> None:
+    """Validation avg mAP of P-GCN / MLP activity heads x completeness heads."""
+    val, gt_file, classes = validation_graphs(args, size)
     print("| seed | act: GCN, comp: GCN | act: GCN, comp: MLP | act: MLP, comp: GCN "
           "| act: MLP, comp: MLP |")
     print("|---|---|---|---|---|")
@@ -176,11 +182,7 @@ def neighbour_check(args, size, out: Path) -> None:
     """Validation avg mAP of the trained P-GCN runs on the full graph, on graphs
     keeping <= N_s random in-edges per node (the training-time neighbourhood),
     and without edges: does the sampled-vs-full mismatch matter?"""
-    train_ds = SyntheticTAL(args.root, size=size, subset="train", graph="proposal",
-                            graph_kwargs={"add_gt": not args.no_gt_as_fg})
-    _, val_idx = split_train_val(len(train_ds), args.val_fraction, args.split_seed)
-    val = [drop_gt_nodes(train_ds[i]) for i in val_idx]
-    gt_file, classes = train_ds.files.annotation_file, train_ds.files.classes
+    val, gt_file, classes = validation_graphs(args, size)
     k = args.num_neighbors[0]
     print(f"| seed | full graph | <= {k} in-edges (draw 0) | <= {k} in-edges (draw 1) | no edges |")
     print("|---|---|---|---|---|")

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import statistics
 import time
 from pathlib import Path
@@ -37,12 +38,19 @@ METHODS = {
     "MLP+MLP": dict(act_branch="mlp", comp_branch="mlp"),
     "MP+MP": dict(act_branch="mean_pool", comp_branch="mean_pool"),
     "GCN+MLP": dict(act_branch="gcn", comp_branch="mlp"),
+    # diagnosis (not in the paper): PGCNConv with its own map for the node itself
+    "GCNr+GCNr": dict(act_branch="gcn_root", comp_branch="gcn_root"),
+    "GCN+GCNr": dict(act_branch="gcn", comp_branch="gcn_root"),
 }
 TIOU = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7)
 
 
+def run_name(name: str, seed: int) -> str:
+    return f"{name.split()[0].lower().replace('+', '_')}_seed{seed}"
+
+
 def run(args, name, kwargs, seed, train, val, gt_file, classes, out: Path):
-    run_dir = out / f"{name.split()[0].lower().replace('+', '_')}_seed{seed}"
+    run_dir = out / run_name(name, seed)
     torch.manual_seed(seed)
     d = train[0].x.size(1)
     model = PGCN(d, len(classes), args.hidden, edge_weight=args.edge_weight,
@@ -51,7 +59,7 @@ def run(args, name, kwargs, seed, train, val, gt_file, classes, out: Path):
     fg_iou = torch.cat([g.iou for g in train])
     model.set_regression_stats(*regression_stats(fg_t, fg_iou))
     loader = PGCNTrainLoader(train, args.num_neighbors, batch_size=args.batch_size,
-                             epoch_multiplier=args.epoch_multiplier)
+                             epoch_multiplier=args.epoch_multiplier, sampler=args.sampler)
     opt = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=0.9, weight_decay=5e-4)
     sched = torch.optim.lr_scheduler.StepLR(opt, step_size=args.lr_step, gamma=0.1)
     cfg = dict(model.config, seed=seed, lr=args.lr, lr_step=args.lr_step, epochs=args.epochs,
@@ -179,15 +187,17 @@ def keep_in_edges(g, k: int, generator: torch.Generator):
 
 
 def neighbour_check(args, size, out: Path) -> None:
-    """Validation avg mAP of the trained P-GCN runs on the full graph, on graphs
-    keeping <= N_s random in-edges per node (the training-time neighbourhood),
-    and without edges: does the sampled-vs-full mismatch matter?"""
+    """Validation avg mAP of the trained graph runs (``--methods``) on the full
+    graph, on graphs keeping <= N_s random in-edges per node (the training-time
+    neighbourhood), and without edges: does the sampled-vs-full mismatch
+    matter, and how much do the edges give?"""
     val, gt_file, classes = validation_graphs(args, size)
     k = args.num_neighbors[0]
-    print(f"| seed | full graph | <= {k} in-edges (draw 0) | <= {k} in-edges (draw 1) | no edges |")
-    print("|---|---|---|---|---|")
-    for seed in args.seeds:
-        run = out / f"p-gcn_seed{seed}"
+    print(f"| method | seed | full graph | <= {k} in-edges (draw 0) | <= {k} in-edges (draw 1) "
+          "| no edges |")
+    print("|---|---|---|---|---|---|")
+    for name, seed in ((n, s) for n in args.methods for s in args.seeds):
+        run = out / run_name(name, seed)
         if not (run / "best.pt").exists():
             continue
         model = load_run(run)
@@ -198,7 +208,7 @@ def neighbour_check(args, size, out: Path) -> None:
         for graphs in variants:
             res, _ = pgcn_evaluate(model, graphs, gt_file, classes, TIOU, nms_threshold=args.nms)
             cells.append(f"{100 * res.average_mAP:.1f}")
-        print(f"| {seed} | " + " | ".join(cells) + " |", flush=True)
+        print(f"| {name} | {seed} | " + " | ".join(cells) + " |", flush=True)
 
 
 def main(argv=None):
@@ -215,6 +225,8 @@ def main(argv=None):
     p.add_argument("--epoch-multiplier", type=int, default=5)
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--num-neighbors", type=int, nargs="+", default=[4, 4])
+    p.add_argument("--sampler", default="auto", choices=["auto", "native", "tagraph"],
+                   help="neighbour sampler (auto: PyG's native one when installed)")
     p.add_argument("--hidden", type=int, default=512)
     p.add_argument("--lr", type=float, default=0.01)
     p.add_argument("--lr-step", type=int, default=15, help="x0.1 every this many epochs")
@@ -304,10 +316,16 @@ def main(argv=None):
             if not (Path(info["run_dir"]) / "eval_test.json").exists()
             else json.loads((Path(info["run_dir"]) / "eval_test.json").read_text())
             for info, model in trained]
+    def flag(k, v):
+        name = "--" + k.replace("_", "-")
+        if v is True:
+            return name
+        vals = v if isinstance(v, list) else [v]
+        return f"{name} {' '.join(shlex.quote(str(x)) for x in vals)}"
+
     cmd = "PYTHONPATH=. python examples/pgcn_synthetic.py " + " ".join(
-        f"--{k.replace('_', '-')} {' '.join(map(str, v)) if isinstance(v, list) else v}"
-        for k, v in vars(args).items()
-        if k not in ("resume", "no_progress", "methods", "threads", "summarize", "no_gt_as_fg"))
+        flag(k, v) for k, v in vars(args).items()
+        if v is not False and k not in ("resume", "no_progress", "threads", "summarize"))
     print(table(rows))
     print(cmd)
 

@@ -59,10 +59,12 @@ def test_pgcn_synthetic_table_summary_and_cross_heads(tmp_path, capsys):
               "--size", "small", "--no-progress"]
     mod.main(common + ["--seeds", "0", "--epochs", "1", "--epoch-multiplier", "1",
                        "--batch-size", "64", "--hidden", "32",
-                       "--methods", "P-GCN (GCN+GCN)", "MLP+MLP"])
+                       "--methods", "P-GCN (GCN+GCN)", "MLP+MLP", "GCN+GCNr"])
     out = capsys.readouterr().out
-    assert "| P-GCN (GCN+GCN) |" in out and "| MLP+MLP |" in out
-    for run in ("p-gcn_seed0", "mlp_mlp_seed0"):
+    assert "| P-GCN (GCN+GCN) |" in out and "| MLP+MLP |" in out and "| GCN+GCNr |" in out
+    # the printed command reproduces the run (store_true flags only when set)
+    assert "--methods 'P-GCN (GCN+GCN)' MLP+MLP GCN+GCNr" in out and "False" not in out
+    for run in ("p-gcn_seed0", "mlp_mlp_seed0", "gcn_gcnr_seed0"):
         assert (tmp_path / "runs" / run / "eval_test.json").is_file()
         assert (tmp_path / "runs" / run / "results_test.json").is_file()
     mod.main(common + ["--summarize"])
@@ -70,6 +72,8 @@ def test_pgcn_synthetic_table_summary_and_cross_heads(tmp_path, capsys):
     mod.main(common + ["--cross-heads", "--seeds", "0"])
     rows = [r for r in capsys.readouterr().out.splitlines() if r.startswith("| 0 |")]
     assert len(rows) == 1 and len(rows[0].split("|")) == 7
-    mod.main(common + ["--neighbour-check", "--seeds", "0"])
-    rows = [r for r in capsys.readouterr().out.splitlines() if r.startswith("| 0 |")]
-    assert len(rows) == 1 and len(rows[0].split("|")) == 7
+    mod.main(common + ["--neighbour-check", "--seeds", "0", "--methods", "P-GCN (GCN+GCN)",
+                       "GCN+GCNr"])
+    rows = [r for r in capsys.readouterr().out.splitlines() if r.startswith("| ")][1:]
+    assert [r.split("|")[1].strip() for r in rows] == ["P-GCN (GCN+GCN)", "GCN+GCNr"]
+    assert all(len(r.split("|")) == 8 for r in rows)

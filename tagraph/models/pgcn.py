@@ -25,7 +25,7 @@ __all__ = [
     "fuse_streams",
 ]
 
-BRANCH_TYPES = ("gcn", "mlp", "mean_pool")
+BRANCH_TYPES = ("gcn", "mlp", "mean_pool", "gcn_root")
 EDGE_WEIGHTS = ("cos", "embed_cos", "none")
 # Training categories (see tagraph.loader.proposal_sample_types).
 _FG, _INC, _BG = 0, 1, 2
@@ -54,7 +54,9 @@ class PGCNBranch(nn.Module):
     * :obj:`"gcn"`: two :class:`~tagraph.nn.PGCNConv` layers (the paper),
     * :obj:`"mlp"`: two linear layers, no graph (Tables 3-4, "MLP"),
     * :obj:`"mean_pool"`: the MLP, then an unweighted mean over each node
-      and its graph neighbours (Tables 3-4, "MP").
+      and its graph neighbours (Tables 3-4, "MP"),
+    * :obj:`"gcn_root"`: two :class:`~tagraph.nn.PGCNConv` layers with
+      :obj:`root_weight=True` (own map for the node itself; not in the paper).
     """
 
     def __init__(self, kind: str, channels: int, hidden_channels: int, dropout: float) -> None:
@@ -63,9 +65,10 @@ class PGCNBranch(nn.Module):
             raise ValueError(f"branch type must be one of {BRANCH_TYPES}, got {kind!r}")
         self.kind = kind
         self.dropout = dropout
-        if kind == "gcn":
-            self.lin1: nn.Module = PGCNConv(channels, hidden_channels)
-            self.lin2: nn.Module = PGCNConv(hidden_channels, channels)
+        if kind in ("gcn", "gcn_root"):
+            root = kind == "gcn_root"
+            self.lin1: nn.Module = PGCNConv(channels, hidden_channels, root_weight=root)
+            self.lin2: nn.Module = PGCNConv(hidden_channels, channels, root_weight=root)
         else:
             self.lin1 = nn.Linear(channels, hidden_channels)
             self.lin2 = nn.Linear(hidden_channels, channels)
@@ -88,7 +91,7 @@ class PGCNBranch(nn.Module):
         else:
             m2 = int(num_sampled_nodes[0])
             m1 = n if len(num_sampled_nodes) < 2 else min(n, int(sum(num_sampled_nodes[:2])))
-        if self.kind == "gcn":
+        if self.kind in ("gcn", "gcn_root"):
             ei1, w1 = _edges_into(edge_index, edge_weight, m1, n)
             x1 = x if m1 == n else (x, x[:m1])
             h = F.relu(self.lin1(x1, ei1, w1, size=(n, m1)))
@@ -144,8 +147,9 @@ class PGCN(nn.Module):
             (default: :obj:`512`)
         ext_channels (int, optional): Size of :obj:`x_ext`.
             (default: :obj:`3 * in_channels`)
-        act_branch (str, optional): :obj:`"gcn"`, :obj:`"mlp"` or
-            :obj:`"mean_pool"` for branch 1. (default: :obj:`"gcn"`)
+        act_branch (str, optional): :obj:`"gcn"`, :obj:`"mlp"`,
+            :obj:`"mean_pool"` or :obj:`"gcn_root"` for branch 1.
+            (default: :obj:`"gcn"`)
         comp_branch (str, optional): The same for branch 2.
             (default: :obj:`"gcn"`)
         edge_weight (str, optional): :obj:`"cos"` (the graph's

@@ -28,6 +28,19 @@ class PGCNConv(MessagePassing):
     without neighbours gets :math:`\mathbf{W}\mathbf{x}_i + \mathbf{b}`.
     Edges with :math:`A_{ij} = 0` still count in :math:`|\mathcal{S}(i)|`.
 
+    With :obj:`root_weight=True` (not in the paper) the node itself gets its
+    own map, as in :class:`~torch_geometric.nn.conv.SAGEConv`:
+
+    .. math::
+        \mathbf{x}^{\prime}_i = \mathbf{W}_1 \mathbf{x}_i + \mathbf{W}_2
+        \frac{1}{|\mathcal{S}(i)|} \sum_{j \in \mathcal{S}(i)} A_{ij} \,
+        \mathbf{x}_j + \mathbf{b}
+
+    Eq. 10 ties :math:`\mathbf{W}_1 = \mathbf{W}_2`, so the layer cannot tell
+    a proposal's own features from its neighbours' average; untying them
+    lets it keep properties that overlapping neighbours do not share (e.g.
+    completeness, see the README's P-GCN section).
+
     Args:
         in_channels (int or tuple): Size of each input sample, or :obj:`-1` to
             derive the size from the first input to the forward method. A
@@ -36,6 +49,9 @@ class PGCNConv(MessagePassing):
         out_channels (int): Size of each output sample.
         bias (bool, optional): If set to :obj:`False`, the layer will not learn
             an additive bias. (default: :obj:`True`)
+        root_weight (bool, optional): If set to :obj:`True`, the node's own
+            features get a separate linear map :math:`\mathbf{W}_1` instead of
+            being added before the shared one. (default: :obj:`False`)
         **kwargs (optional): Additional arguments of
             :class:`torch_geometric.nn.conv.MessagePassing`.
 
@@ -57,6 +73,7 @@ class PGCNConv(MessagePassing):
         in_channels: int | tuple[int, int],
         out_channels: int,
         bias: bool = True,
+        root_weight: bool = False,
         **kwargs,
     ) -> None:
         kwargs.setdefault("aggr", "mean")
@@ -73,12 +90,18 @@ class PGCNConv(MessagePassing):
             channels = in_channels
         self.in_channels = in_channels
         self.out_channels = out_channels
+        self.root_weight = root_weight
         self.lin = Linear(channels, out_channels, bias=bias, weight_initializer="kaiming_uniform")
+        if root_weight:
+            self.lin_root = Linear(channels, out_channels, bias=False,
+                                   weight_initializer="kaiming_uniform")
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
         super().reset_parameters()
         self.lin.reset_parameters()
+        if self.root_weight:
+            self.lin_root.reset_parameters()
 
     def forward(
         self,
@@ -101,6 +124,8 @@ class PGCNConv(MessagePassing):
         x_r = x[1]
         if x_r is None:
             raise ValueError("PGCNConv needs target-node features for the self-term")
+        if self.root_weight:
+            return self.lin(out) + self.lin_root(x_r)
         return self.lin(out + x_r)
 
     def message(self, x_j: Tensor, edge_weight: OptTensor) -> Tensor:
@@ -110,4 +135,5 @@ class PGCNConv(MessagePassing):
         return spmm(adj_t, x[0], reduce="mean")
 
     def __repr__(self) -> str:
-        return f"{self.__class__.__name__}({self.in_channels}, {self.out_channels})"
+        root = ", root_weight=True" if self.root_weight else ""
+        return f"{self.__class__.__name__}({self.in_channels}, {self.out_channels}{root})"

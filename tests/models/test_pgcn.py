@@ -48,7 +48,8 @@ def synth_video(seed, n=40):
 
 @pytest.mark.parametrize("act,comp,ew", [("gcn", "gcn", "cos"), ("mlp", "mlp", "none"),
                                          ("mean_pool", "mean_pool", "cos"),
-                                         ("gcn", "mlp", "embed_cos")])
+                                         ("gcn", "mlp", "embed_cos"),
+                                         ("gcn", "gcn_root", "cos")])
 def test_forward_shapes_and_grads(act, comp, ew):
     data = synth_video(0)
     model = PGCN(D, K, 16, act_branch=act, comp_branch=comp, edge_weight=ew)
@@ -163,7 +164,7 @@ def test_regression_decode_roundtrip():
     assert mean.shape == (2,) and (std > 0).all()
 
 
-@pytest.mark.parametrize("kind", ["gcn", "mlp", "mean_pool"])
+@pytest.mark.parametrize("kind", ["gcn", "mlp", "mean_pool", "gcn_root"])
 @pytest.mark.parametrize("edge_weight", ["cos", "none"])
 def test_seed_only_forward_equals_full_graph_outputs(kind, edge_weight):
     # A neighbour-sampled batch: the seeds' outputs computed from the trimmed

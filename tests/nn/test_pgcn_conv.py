@@ -41,6 +41,34 @@ def test_matches_dense_reference(seed, n, e, weighted):
     torch.testing.assert_close(out, dense_reference(conv, x, edge_index, edge_weight))
 
 
+@pytest.mark.parametrize("weighted", [True, False])
+def test_root_weight_matches_dense_reference(weighted):
+    # x'_i = W_1 x_i + W_2 mean_j A_ij x_j + b: the untied variant, against dense
+    x, edge_index, edge_weight = random_graph(7, 10, 30)
+    edge_weight = edge_weight if weighted else None
+    conv = PGCNConv(5, 3, root_weight=True)
+    out = conv(x, edge_index, edge_weight)
+    w = torch.ones(edge_index.size(1)) if edge_weight is None else edge_weight
+    a = torch.zeros(10, 10).index_put_((edge_index[1], edge_index[0]), w, accumulate=True)
+    cnt = torch.zeros(10).index_add_(0, edge_index[1], torch.ones(edge_index.size(1)))
+    agg = (a @ x) / cnt.clamp(min=1).unsqueeze(-1)
+    torch.testing.assert_close(out, conv.lin(agg) + conv.lin_root(x))
+    # with W_1 = W_2 it is Eq. 10 again
+    with torch.no_grad():
+        conv.lin_root.weight.copy_(conv.lin.weight)
+    tied = PGCNConv(5, 3)
+    tied.lin.load_state_dict(conv.lin.state_dict())
+    torch.testing.assert_close(conv(x, edge_index, edge_weight),
+                               tied(x, edge_index, edge_weight))
+    # the bipartite (seed-only) form agrees too
+    ref = conv(x, edge_index, edge_weight)
+    keep = (edge_index[1] < 4).nonzero().view(-1)
+    part = conv((x, x[:4]), edge_index[:, keep], None if edge_weight is None
+                else edge_weight[keep], size=(10, 4))
+    torch.testing.assert_close(part, ref[:4])
+    assert repr(conv) == "PGCNConv(5, 3, root_weight=True)"
+
+
 def test_isolated_node_and_plain_mean():
     conv = PGCNConv(2, 2, bias=False)
     x = torch.tensor([[1.0, 0.0], [0.0, 2.0], [4.0, 4.0]])

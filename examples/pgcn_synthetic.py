@@ -30,7 +30,7 @@ from tagraph.engine import Trainer, load_checkpoint
 from tagraph.engine.pgcn import pgcn_evaluate
 from tagraph.engine.runner import split_train_val
 from tagraph.io import atomic_write, save_results
-from tagraph.loader import PGCNTrainLoader
+from tagraph.loader import PGCNTrainLoader, proposal_sample_types
 from tagraph.models import PGCN, regression_stats
 
 METHODS = {
@@ -211,6 +211,29 @@ def neighbour_check(args, size, out: Path) -> None:
         print(f"| {name} | {seed} | " + " | ".join(cells) + " |", flush=True)
 
 
+def neighbour_labels(args, size) -> None:
+    """How the sample category (foreground / incomplete / background / unused)
+    of a training proposal's in-neighbours relates to its own, per edge type
+    (row: the receiving node, columns: its neighbours, row-normalised)."""
+    train_ds = SyntheticTAL(args.root, size=size, subset="train", graph="proposal",
+                            graph_kwargs={"add_gt": not args.no_gt_as_fg})
+    names = ["foreground", "incomplete", "background", "unused"]
+    counts = torch.zeros(2, 4, 4)
+    for i in range(len(train_ds)):
+        g = drop_gt_nodes(train_ds[i])
+        cat = proposal_sample_types(g) % 4  # -1 (unused) -> 3
+        src, dst = g.edge_index
+        counts.index_put_((g.edge_type, cat[dst], cat[src]), torch.ones(src.numel()),
+                          accumulate=True)
+    for t, kind in enumerate(("contextual", "surrounding")):
+        print(f"\n{kind} edges\n\n| node \\ neighbour | " + " | ".join(names) + " | edges |")
+        print("|---" * 6 + "|")
+        for r, name in enumerate(names):
+            row = counts[t, r] / counts[t, r].sum().clamp(min=1)
+            print(f"| {name} | " + " | ".join(f"{float(v):.2f}" for v in row)
+                  + f" | {int(counts[t, r].sum())} |")
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--root", default="runs/synthetic_d256")
@@ -248,6 +271,9 @@ def main(argv=None):
     p.add_argument("--neighbour-check", action="store_true",
                    help="validation mAP of the trained P-GCN runs on full graphs vs graphs "
                         "with <= N_s in-edges per node vs no edges (a diagnosis)")
+    p.add_argument("--neighbour-labels", action="store_true",
+                   help="sample categories of the training proposals' neighbours vs their own "
+                        "(a diagnosis)")
     p.add_argument("--summarize", action="store_true",
                    help="only print the table of the eval_test.json files under --out")
     args = p.parse_args(argv)
@@ -260,6 +286,9 @@ def main(argv=None):
         return
     if args.neighbour_check:
         neighbour_check(args, size, out)
+        return
+    if args.neighbour_labels:
+        neighbour_labels(args, size)
         return
     if args.summarize:
         # Evaluate finished runs that have no test numbers yet (e.g. while other
@@ -325,7 +354,8 @@ def main(argv=None):
 
     cmd = "PYTHONPATH=. python examples/pgcn_synthetic.py " + " ".join(
         flag(k, v) for k, v in vars(args).items()
-        if v is not False and k not in ("resume", "no_progress", "threads", "summarize"))
+        if v is not False and k not in ("resume", "no_progress", "threads", "summarize",
+                                        "neighbour_labels"))
     print(table(rows))
     print(cmd)
 

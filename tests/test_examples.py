@@ -77,3 +77,9 @@ def test_pgcn_synthetic_table_summary_and_cross_heads(tmp_path, capsys):
     rows = [r for r in capsys.readouterr().out.splitlines() if r.startswith("| ")][1:]
     assert [r.split("|")[1].strip() for r in rows] == ["P-GCN (GCN+GCN)", "GCN+GCNr"]
     assert all(len(r.split("|")) == 8 for r in rows)
+    mod.main(common + ["--neighbour-labels"])
+    rows = [r for r in capsys.readouterr().out.splitlines() if r.startswith("| foreground |")]
+    assert len(rows) == 2  # contextual and surrounding edges
+    for r in rows:
+        shares = [float(v) for v in r.split("|")[2:6]]
+        assert abs(sum(shares) - 1.0) < 0.02 or sum(shares) == 0

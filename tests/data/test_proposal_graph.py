@@ -284,6 +284,18 @@ def test_bad_input(kwargs, field):
     assert "video_test_0000004" in str(err.value)
 
 
+def test_huge_finite_features_are_valid():
+    # the finite check sums first: an overflowing sum of finite values must not be
+    # mistaken for NaN / Inf (the element-wise test decides)
+    f = torch.full((10, 2), 3e38)
+    assert not torch.isfinite(f.sum())
+    data = proposal_graph(f, times(10), torch.tensor([[0.5, 1.0]]))
+    assert torch.isfinite(data.x).all()
+    f[4, 1] = -math.inf
+    with pytest.raises(ValueError, match="NaN or Inf.*first row 4"):
+        proposal_graph(f, times(10), torch.tensor([[0.5, 1.0]]))
+
+
 def test_proposal_edges_rejects_empty_segments():
     with pytest.raises(ValueError, match="'segments'"):
         proposal_edges(torch.tensor([[1.0, 1.0], [0.0, 2.0]]))

@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from tagraph.ops.finite import all_finite
+
 __all__ = [
     "where_prefix",
     "check_features",
@@ -27,10 +29,7 @@ def check_features(features: Tensor, video_id: str | None, name: str = "features
         raise ValueError(f"{w}'{name}' must have shape [T, D], got {list(features.shape)}")
     if not features.is_floating_point():
         raise ValueError(f"{w}'{name}' must be floating point, got {features.dtype}")
-    # a finite sum proves every entry finite (NaN / Inf propagate) in one cheap
-    # reduction; only a non-finite sum (bad values, or a float overflow) needs the
-    # element-wise test
-    if not bool(torch.isfinite(features.sum())) and not bool(torch.isfinite(features).all()):
+    if not all_finite(features):
         bad = (~torch.isfinite(features)).any(dim=1).nonzero().flatten()
         raise ValueError(
             f"{w}'{name}' contains NaN or Inf values (in {bad.numel()} rows, first row "

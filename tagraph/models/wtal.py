@@ -10,6 +10,7 @@ from torch import Tensor
 
 from tagraph.nn.mil import check_finite_cas, labeled_video_mask
 from tagraph.nn.temporal_conv import temporal_edges
+from tagraph.ops import all_finite
 from tagraph.ops.cas import CASDetectionConfig, CASDetections, cas_to_detections
 
 __all__ = ["WeaklySupervisedTAL", "batch_vectors", "video_ids_of", "detection_records"]
@@ -95,9 +96,7 @@ class WeaklySupervisedTAL(torch.nn.Module):
             i = int((counts == 0).nonzero()[0])
             name = ids[i] if ids is not None else f"#{i}"
             raise ValueError(f"video '{name}' has no snippets (x is empty)")
-        # a finite sum proves all entries finite; only otherwise test element-wise
-        x = batch.x
-        if not bool(torch.isfinite(x.sum())) and not bool(torch.isfinite(x).all()):
+        if not all_finite(batch.x):
             b, _, _ = batch_vectors(batch)
             check_finite_cas(batch.x, b, ids, what="features 'x'")
 

@@ -9,6 +9,7 @@ from tagraph.ops.cas import (
     select_classes,
     threshold_range,
 )
+from tagraph.ops.finite import all_finite
 from tagraph.ops.nms import batched_nms, nms, soft_nms
 from tagraph.ops.range_pool import range_max_pool, range_mean_pool
 from tagraph.ops.segment_iou import (
@@ -19,6 +20,7 @@ from tagraph.ops.segment_iou import (
 )
 
 __all__ = [
+    "all_finite",
     "segment_intersection",
     "segment_iou",
     "segment_iou_pairwise",

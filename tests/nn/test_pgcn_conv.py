@@ -7,16 +7,19 @@ from torch_geometric.typing import WITH_TORCH_SPARSE, SparseTensor
 from tagraph.nn import PGCNConv
 
 
-def dense_reference(conv, x, edge_index, edge_weight, num_dst=None):
-    """Eq. 10 with dense matrices: W((1/|S(i)|) sum_j A_ij x_j + x_i) + b."""
-    x_src, x_dst = (x, x) if isinstance(x, torch.Tensor) else x
-    n_dst = x_dst.size(0)
+def dense_mean(x_src, n_dst, edge_index, edge_weight):
+    """(1/|S(i)|) sum_j A_ij x_j with a dense [n_dst, n_src] matrix."""
     w = torch.ones(edge_index.size(1)) if edge_weight is None else edge_weight
     a = torch.zeros(n_dst, x_src.size(0)).index_put_(
         (edge_index[1], edge_index[0]), w, accumulate=True)
     cnt = torch.zeros(n_dst).index_add_(0, edge_index[1], torch.ones(edge_index.size(1)))
-    agg = (a @ x_src) / cnt.clamp(min=1).unsqueeze(-1)
-    return conv.lin(agg + x_dst)
+    return (a @ x_src) / cnt.clamp(min=1).unsqueeze(-1)
+
+
+def dense_reference(conv, x, edge_index, edge_weight, num_dst=None):
+    """Eq. 10 with dense matrices: W((1/|S(i)|) sum_j A_ij x_j + x_i) + b."""
+    x_src, x_dst = (x, x) if isinstance(x, torch.Tensor) else x
+    return conv.lin(dense_mean(x_src, x_dst.size(0), edge_index, edge_weight) + x_dst)
 
 
 def random_graph(seed, n, e, d=5):
@@ -48,10 +51,7 @@ def test_root_weight_matches_dense_reference(weighted):
     edge_weight = edge_weight if weighted else None
     conv = PGCNConv(5, 3, root_weight=True)
     out = conv(x, edge_index, edge_weight)
-    w = torch.ones(edge_index.size(1)) if edge_weight is None else edge_weight
-    a = torch.zeros(10, 10).index_put_((edge_index[1], edge_index[0]), w, accumulate=True)
-    cnt = torch.zeros(10).index_add_(0, edge_index[1], torch.ones(edge_index.size(1)))
-    agg = (a @ x) / cnt.clamp(min=1).unsqueeze(-1)
+    agg = dense_mean(x, 10, edge_index, edge_weight)
     torch.testing.assert_close(out, conv.lin(agg) + conv.lin_root(x))
     # with W_1 = W_2 it is Eq. 10 again
     with torch.no_grad():

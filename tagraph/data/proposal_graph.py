@@ -520,9 +520,9 @@ def proposal_graph(
     tests, a segment top-k), never an :math:`N \times N` matrix.
 
     .. note::
-        With thousands of proposals and 2048-d features, :obj:`x_ext` and
-        :obj:`x` are large (5,000 proposals: 164 MB), and on Linux much of the
-        build time can be the kernel's page faults on that fresh memory.
+        With thousands of proposals and 2048-d features, :obj:`x_ext` (which
+        :obj:`x` shares) is large (5,000 proposals: 123 MB), and on Linux much
+        of the build time can be the kernel's page faults on that fresh memory.
         Setting the environment variable :obj:`THP_MEM_ALLOC_ENABLE=1` before
         starting Python makes PyTorch request transparent huge pages for
         large CPU tensors, which cut this cost several-fold in
@@ -535,7 +535,10 @@ def proposal_graph(
     centre (never empty). :obj:`x` pools the body; :obj:`x_ext` concatenates
     the start context :math:`[s - rL, s]`, the body and the end context
     :math:`[e, e + rL]` (:math:`r` = :obj:`context_ratio`, clipped to the
-    video), as in SSN / P-GCN.
+    video), as in SSN / P-GCN. :obj:`x` is the body columns of :obj:`x_ext`
+    (a strided view sharing its memory, so a graph holds and saves
+    :math:`3D`, not :math:`4D`, floats per node): clone it before editing it
+    in place.
 
     Targets (when :obj:`gt_segments` is given), following SSN / P-GCN: each
     proposal is matched to the ground truth of highest tIoU (ties to the
@@ -646,7 +649,9 @@ def proposal_graph(
     x_ext = features.new_empty(n, 3 * d)
     pool = range_max_pool if pooling == "max" else range_mean_pool
     pool(features, a, b, out=x_ext.view(3 * n, d))
-    x = x_ext[:, d:2 * d].clone()
+    # the body part is x itself: a view, not a copy (a quarter less memory to
+    # write, hold and save; torch.save stores the shared storage once)
+    x = x_ext[:, d:2 * d]
 
     # --- edges ---------------------------------------------------------------
     edge_kw = dict(contextual_iou=contextual_iou, max_contextual=max_contextual,

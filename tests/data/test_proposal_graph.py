@@ -172,6 +172,22 @@ def test_features_match_bruteforce(seg, ratio, pooling):
     torch.testing.assert_close(data.edge_weight, w, atol=1e-6, rtol=1e-5)
 
 
+def test_x_is_a_view_of_the_body(tmp_path):
+    seg = torch.tensor([[1.0, 4.0], [2.0, 9.0], [12.0, 15.0]])
+    f = torch.randn(160, 4, generator=torch.Generator().manual_seed(0))
+    data = proposal_graph(f, times(160), seg)
+    assert data.x.data_ptr() == data.x_ext[:, 4:8].data_ptr()
+    assert data.x.untyped_storage().data_ptr() == data.x_ext.untyped_storage().data_ptr()
+    # saved once, and shared again after loading
+    torch.save(data.to_dict(), tmp_path / "g.pt")
+    back = torch.load(tmp_path / "g.pt")
+    assert torch.equal(back["x"], data.x)
+    assert back["x"].untyped_storage().data_ptr() == back["x_ext"].untyped_storage().data_ptr()
+    # layers accept the strided view like a contiguous tensor
+    lin = torch.nn.Linear(4, 3)
+    torch.testing.assert_close(lin(data.x), lin(data.x.contiguous()))
+
+
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bfloat16])
 @pytest.mark.parametrize("layout", ["contiguous", "strided", "duplicates"])
 def test_cosine_edge_weight_paths(dtype, layout):

@@ -21,6 +21,11 @@ __all__ = ["snippet_graph", "temporal_edges", "knn_edges"]
 
 # Similarity entries held at once by the blocked kNN (rows x T floats).
 _KNN_BLOCK_ENTRIES = 1 << 22
+# Threshold pruning of the exact kNN: a row merges its block entries at or
+# above its running k-th best when it has at most this many (more: a top-k of
+# the row), and a block whose rows average more than a quarter of it takes a
+# full top-k.
+_KNN_PRUNE_HITS = 64
 # Approximate kNN: dimension of the seeded Gaussian random projection, seed,
 # spherical k-means iterations, and candidate pool per cluster (in units of the
 # candidates re-ranked per node).
@@ -73,7 +78,10 @@ def knn_edges(
     :math:`O(\mathrm{block} + Tk)`, never :math:`T \times T`; the
     similarity being symmetric, only the blocks on and above the diagonal are
     computed (half the :math:`T^2 D` multiply-adds), each updating both its
-    rows and its columns.
+    rows and its columns. After the diagonal blocks, a block only merges the
+    entries at or above each row's running :math:`k`-th best similarity
+    (threshold pruning: nothing below it can enter the top-:math:`k`), which
+    replaces most of the per-block :obj:`topk` work and the transposed copy.
 
     With :obj:`method="approx"` the neighbours are searched among
     :math:`c` = :obj:`candidates` candidates per node: :math:`x` is projected
@@ -131,24 +139,23 @@ def knn_edges(
         return _approx_knn(x, kk, excl, candidates, block_entries)
     xn = torch.nn.functional.normalize(x, dim=1, eps=1e-12)
     # similarity is symmetric: only blocks (a, b) with b >= a are multiplied,
-    # and each one updates the running top-k of its rows and of its columns
+    # and each one updates the running top-k of its rows and of its columns;
+    # the diagonal blocks go first, so the others meet meaningful thresholds
     bs = max(1, math.isqrt(max(1, block_entries)))
     best_val = x.new_full((t, kk), -math.inf)
     best_idx = torch.full((t, kk), t, dtype=torch.long, device=device)
     neg = torch.finfo(x.dtype).min
-    for a in range(0, t, bs):
-        ra = min(t, a + bs)
-        xa = xn[a:ra]
-        for b in range(a, t, bs):
-            rb = min(t, b + bs)
-            sim = xa @ xn[b:rb].T  # [Ba, Bb]
-            # a copy before masking (.contiguous() may return a view for 1-row blocks)
-            sim_t = sim.T.clone(memory_format=torch.contiguous_format) if b != a else None
-            _mask(sim, a, b, excl, neg)
-            _merge(best_val, best_idx, a, *_block_topk(sim, kk, b))
-            if sim_t is not None:
-                _mask(sim_t, b, a, excl, neg)
-                _merge(best_val, best_idx, b, *_block_topk(sim_t, kk, a))
+    starts = list(range(0, t, bs))
+    pairs = [(a, a) for a in starts] + [(a, b) for a in starts for b in starts if b > a]
+    for a, b in pairs:
+        ra, rb = min(t, a + bs), min(t, b + bs)
+        sim = xn[a:ra] @ xn[b:rb].T  # [Ba, Bb]
+        saved = _mask(sim, a, b, excl, neg)
+        _update(best_val, best_idx, a, sim, b)
+        if b != a:  # the columns' side, on the transposed view (no copy)
+            _restore(sim, saved)
+            _mask(sim.T, b, a, excl, neg)
+            _update(best_val, best_idx, b, sim.T, a)
     src = best_idx.flatten()
     val = best_val.flatten()
     dst = torch.arange(t, device=device).repeat_interleave(kk)
@@ -293,16 +300,80 @@ def _approx_knn(x: Tensor, k: int, excl: list[int], candidates: int,
     return torch.stack([idx.flatten(), rows.repeat_interleave(k)]), val.flatten()
 
 
-def _mask(sim: Tensor, row0: int, col0: int, offsets: list[int], fill: float) -> None:
-    # entry (i, j) pairs rows row0 + i and column col0 + j: masked when the
-    # column is the row plus an excluded offset
+def _mask(sim: Tensor, row0: int, col0: int, offsets: list[int],
+          fill: float) -> tuple[Tensor, Tensor, Tensor] | None:
+    r"""Fills entry :obj:`(i, j)` (row :obj:`row0 + i`, column :obj:`col0 + j`)
+    with :obj:`fill` where the column is the row plus an excluded offset, and
+    returns the positions and their former values (or :obj:`None`)."""
     rows, cols = sim.shape
+    ii, jj = [], []
     for o in offsets:
         lo = max(0, col0 - row0 - o)
         hi = min(rows, col0 + cols - row0 - o)
         if hi > lo:
             i = torch.arange(lo, hi, device=sim.device)
-            sim[i, i + (row0 + o - col0)] = fill
+            ii.append(i)
+            jj.append(i + (row0 + o - col0))
+    if not ii:
+        return None
+    i, j = torch.cat(ii), torch.cat(jj)
+    old = sim[i, j]
+    sim[i, j] = fill
+    return i, j, old
+
+
+def _restore(sim: Tensor, saved: tuple[Tensor, Tensor, Tensor] | None) -> None:
+    if saved is not None:
+        i, j, old = saved
+        sim[i, j] = old
+
+
+def _update(best_val: Tensor, best_idx: Tensor, row0: int, sim: Tensor, col0: int) -> None:
+    r"""Merges block :obj:`sim` (rows :obj:`row0...`, columns :obj:`col0...`;
+    may be a transposed view) into the running top-k.
+
+    Threshold pruning: an entry below its row's current :math:`k`-th best
+    value can never enter that row's top-:math:`k` (the :math:`k` kept ones
+    all beat it), so only the entries at or above it (ties included, for the
+    lower-index rule) are merged, as a dense :obj:`[rows, hits]` padding.
+    Rows meet useful thresholds after the diagonal blocks; a block whose rows
+    average more than :obj:`_KNN_PRUNE_HITS / 4` such entries (the first
+    blocks) takes the full :func:`_block_topk`, and so do single rows with
+    more than :obj:`_KNN_PRUNE_HITS` (heavy ties). Exact either way.
+    """
+    rows, k = sim.size(0), best_val.size(1)
+    hit = sim >= best_val[row0:row0 + rows, k - 1:]
+    total = int(torch.count_nonzero(hit))
+    if total == 0:
+        return
+    if total > rows * (_KNN_PRUNE_HITS // 4):
+        _merge(best_val, best_idx, torch.arange(row0, row0 + rows, device=sim.device),
+               *_block_topk(sim, k, col0))
+        return
+    if hit.stride(0) == 1 and hit.size(1) > 1:  # transposed: nonzero of the contiguous side
+        c, r = hit.T.nonzero().unbind(1)
+        order = torch.sort(r, stable=True).indices
+        r, c = r[order], c[order]
+    else:
+        r, c = hit.nonzero().unbind(1)  # row-major: by row, then column
+    counts = torch.bincount(r, minlength=rows)
+    heavy = counts > _KNN_PRUNE_HITS
+    if bool(heavy.any()):
+        h = heavy.nonzero().flatten()
+        _merge(best_val, best_idx, h + row0, *_block_topk(sim[h], k, col0))
+        keep = (~heavy[r]).nonzero().flatten()
+        r, c = r[keep], c[keep]
+        counts = counts.masked_fill(heavy, 0)
+    if r.numel() == 0:
+        return
+    most = int(counts.max())
+    pos = torch.arange(r.numel(), device=r.device) - (torch.cumsum(counts, 0) - counts)[r]
+    val = sim.new_full((rows, most), -math.inf)
+    idx = torch.full((rows, most), best_idx.size(0), dtype=torch.long, device=sim.device)
+    val[r, pos] = sim[r, c]
+    idx[r, pos] = c + col0
+    live = (counts > 0).nonzero().flatten()
+    _merge(best_val, best_idx, live + row0, val[live], idx[live])
 
 
 def _block_topk(sim: Tensor, k: int, col0: int) -> tuple[Tensor, Tensor]:
@@ -329,17 +400,17 @@ def _block_topk(sim: Tensor, k: int, col0: int) -> tuple[Tensor, Tensor]:
     return val, idx + col0
 
 
-def _merge(best_val: Tensor, best_idx: Tensor, row0: int, val: Tensor, idx: Tensor) -> None:
-    r"""Merges candidates into the running top-k of rows :obj:`row0...`, kept
+def _merge(best_val: Tensor, best_idx: Tensor, rows: Tensor, val: Tensor, idx: Tensor) -> None:
+    r"""Merges candidates into the running top-k of nodes :obj:`rows`, kept
     sorted by (value descending, index ascending)."""
-    rows, k = val.size(0), best_val.size(1)
-    v = torch.cat([best_val[row0:row0 + rows], val], 1)
-    i = torch.cat([best_idx[row0:row0 + rows], idx], 1)
+    k = best_val.size(1)
+    v = torch.cat([best_val[rows], val], 1)
+    i = torch.cat([best_idx[rows], idx], 1)
     o = torch.sort(i, dim=1, stable=True).indices
     v, i = v.gather(1, o), i.gather(1, o)
     o = torch.sort(v, dim=1, descending=True, stable=True).indices[:, :k]
-    best_val[row0:row0 + rows] = v.gather(1, o)
-    best_idx[row0:row0 + rows] = i.gather(1, o)
+    best_val[rows] = v.gather(1, o)
+    best_idx[rows] = i.gather(1, o)
 
 
 def snippet_graph(

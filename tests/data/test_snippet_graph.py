@@ -1,4 +1,5 @@
 import math
+import sys
 
 import pytest
 import torch
@@ -55,6 +56,58 @@ def test_matches_bruteforce(t, d, knn, offsets, excl, seed, integer):
                          knn_exclude_temporal=excl)
     check(data, ref_edges(x, offsets, knn, excl))
     assert torch.equal(data.x, x) and torch.equal(data.pos, times(t))
+
+
+@settings(max_examples=80, deadline=None)
+@given(t=st.integers(1, 70), d=st.integers(1, 5), knn=st.integers(1, 6),
+       offsets=st.sampled_from([(-1, 1), (1,), (3, -5)]), block=st.sampled_from([9, 64, 256]),
+       cap=st.sampled_from([4, 8, 64, 10**9]), seed=st.integers(0, 1000), integer=st.booleans())
+def test_pruned_blocked_knn_matches_bruteforce(t, d, knn, offsets, block, cap, seed, integer):
+    """Many small blocks: the threshold-pruned merges (hits padded, heavy rows
+    and whole blocks by top-k) against the dense loop reference, with ties."""
+    sg = sys.modules["tagraph.data.snippet_graph"]  # the module (the package exports
+    # a function of the same name)
+    g = torch.Generator().manual_seed(seed)
+    if integer:
+        hot = torch.nn.functional.one_hot(torch.randint(0, d, (t,), generator=g), d).float()
+        x = hot * torch.randint(-1, 2, (t, 1), generator=g).float()
+    else:
+        x = torch.randn(t, d, generator=g)
+    old = sg._KNN_PRUNE_HITS
+    sg._KNN_PRUNE_HITS = cap
+    try:
+        ei, val = knn_edges(x, knn, offsets, block_entries=block)
+    finally:
+        sg._KNN_PRUNE_HITS = old
+    ref = [r for r in ref_edges(x, offsets, knn, True) if r[2] == len(offsets)]
+    assert list(zip(ei[0].tolist(), ei[1].tolist())) == [r[:2] for r in ref]
+    xn = torch.nn.functional.normalize(x, dim=1)
+    torch.testing.assert_close(val, (xn[ei[0]] * xn[ei[1]]).sum(1), atol=1e-6, rtol=1e-5)
+
+
+def test_pruned_knn_heavy_and_padded_rows():
+    """Two blocks of 16 (hit cap 8). After the diagonal blocks, rows 0-14
+    (e1) keep threshold 1 and row 15 (e2) threshold 0. In the off-diagonal
+    block, rows 0-14 then meet one hit (row 31 = e1: padded merge) and row 15
+    ties with every column (0 >= 0: more than the cap, its own top-k); on the
+    columns' (transposed) side, row 31, whose block-1 neighbours are all -1,
+    takes every block-0 column likewise."""
+    sg = sys.modules["tagraph.data.snippet_graph"]
+    e1, e2 = torch.tensor([1.0, 0.0]), torch.tensor([0.0, 1.0])
+    x = torch.stack([e1] * 15 + [e2] + [-e1] * 15 + [e1])
+    calls = []
+    block_topk, old = sg._block_topk, sg._KNN_PRUNE_HITS
+    sg._KNN_PRUNE_HITS = 8
+    sg._block_topk = lambda sim, k, col0: calls.append(sim.size(0)) or block_topk(sim, k, col0)
+    try:
+        ei, val = knn_edges(x, 3, (-1, 1), block_entries=256)
+    finally:
+        sg._KNN_PRUNE_HITS, sg._block_topk = old, block_topk
+    ref = [r for r in ref_edges(x, (-1, 1), 3, True) if r[2] == 2]
+    assert list(zip(ei[0].tolist(), ei[1].tolist())) == [r[:2] for r in ref]
+    assert calls == [16, 16, 1, 1]  # the diagonal blocks, then rows 15 and 31 alone
+    assert ei[0][ei[1] == 0].tolist() == [2, 3, 4]  # ties to the lower index
+    assert ei[0][ei[1] == 15].tolist() == [0, 1, 2]
 
 
 def test_blocked_knn_equals_single_block():

@@ -445,26 +445,37 @@ def cosine_edge_weight(x: Tensor, edge_index: Tensor) -> Tensor:
 
 def _edge_dots_sddmm(x: Tensor, src: Tensor, dst: Tensor) -> Tensor | None:
     r""":math:`x_{src} \cdot x_{dst}` per edge via a CSR SDDMM, or :obj:`None`
-    where that does not apply (other dtypes or devices, repeated edges)."""
+    where that does not apply (other dtypes or devices, repeated edges).
+
+    Rows that are every :math:`m`-th row of a contiguous matrix (e.g. the body
+    columns of :obj:`x_ext`, a view with row stride :math:`3D`) are read in
+    place: the pattern addresses rows :math:`m i` of that matrix, so no
+    contiguous copy of :obj:`x` is made."""
     if (x.dtype not in (torch.float32, torch.float64) or x.device.type not in ("cpu", "cuda")
             or x.requires_grad or x.dim() != 2):
         return None
-    n = x.size(0)
+    n, d = x.shape
+    step = 1
+    if n > 1 and d > 0 and x.stride(1) == 1 and x.stride(0) % d == 0 and x.stride(0) > 0:
+        step = x.stride(0) // d
+        base = x.as_strided(((n - 1) * step + 1, d), (d, 1))  # x[i] = base[step * i]
+    else:
+        base = x.contiguous()
+    m = base.size(0)
     key = dst * n + src
     order = torch.sort(key).indices
     key = key[order]
     if bool((key[1:] == key[:-1]).any()):
         return None  # a CSR pattern has distinct entries
-    rows = dst[order]
-    cols = src[order]
-    crow = torch.zeros(n + 1, dtype=torch.long, device=x.device)
-    torch.cumsum(torch.bincount(rows, minlength=n), 0, out=crow[1:])
+    rows = dst[order] * step
+    cols = src[order] * step
+    crow = torch.zeros(m + 1, dtype=torch.long, device=x.device)
+    torch.cumsum(torch.bincount(rows, minlength=m), 0, out=crow[1:])
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*Sparse CSR tensor support is in beta.*")
-        pattern = torch.sparse_csr_tensor(crow, cols, x.new_zeros(cols.numel()), (n, n),
+        pattern = torch.sparse_csr_tensor(crow, cols, x.new_zeros(cols.numel()), (m, m),
                                           check_invariants=False)
-        xc = x.contiguous()
-        vals = torch.sparse.sampled_addmm(pattern, xc, xc.T, beta=0.0).values()
+        vals = torch.sparse.sampled_addmm(pattern, base, base.T, beta=0.0).values()
     out = torch.empty_like(vals)
     out[order] = vals
     return out

@@ -189,7 +189,7 @@ def test_x_is_a_view_of_the_body(tmp_path):
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bfloat16])
-@pytest.mark.parametrize("layout", ["contiguous", "strided", "duplicates"])
+@pytest.mark.parametrize("layout", ["contiguous", "strided", "row_block", "duplicates"])
 def test_cosine_edge_weight_paths(dtype, layout):
     # SDDMM path (distinct edges, float32/64) and gathered-rows fallback
     # (repeated edges, other dtypes) against the dense cosine matrix
@@ -205,6 +205,9 @@ def test_cosine_edge_weight_paths(dtype, layout):
     xd = x.to(dtype)
     if layout == "strided":
         xd = torch.cat([xd, xd], 1)[:, ::2]
+    if layout == "row_block":  # the body columns of an x_ext-like [N, 3D] matrix
+        xd = torch.cat([torch.randn_like(xd), xd, torch.randn_like(xd)], 1)[:, 24:48]
+        assert xd.stride() == (72, 1)
     w = pg.cosine_edge_weight(xd, ei)
     xn = torch.nn.functional.normalize(xd.double(), dim=1)
     ref = (xn @ xn.T).clamp_min(0)[ei[1], ei[0]]

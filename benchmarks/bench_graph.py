@@ -3,6 +3,7 @@ the machine's floors (issue #3 targets: proposal_graph <= 50 ms, snippet_graph
 T = 10,000, knn = 10 <= 200 ms, on a 2-core CPU).
 
     PYTHONPATH=. python benchmarks/bench_graph.py [--repeats 5] [--threads 2] [--quick]
+    PYTHONPATH=. python benchmarks/bench_graph.py --against ../old-checkout [--cases ...]
 
 Each case runs in its own subprocess: the time is the median of ``--repeats``
 runs after one warm-up (the slow brute-force references: one run), and the
@@ -16,10 +17,11 @@ every allocation torch makes (``tracemalloc`` does not see them). Rows:
   clipped. Reference: the brute-force builder (dense N x N edges, a loop of
   per-proposal max-pools, dense cosine). ``output_floor``: allocating and
   writing the 123 MB of ``x_ext`` (``x`` is a view of its body columns) and
-  nothing else -- what any builder pays. The ``[THP]`` rows rerun both with ``THP_MEM_ALLOC_ENABLE=1`` (PyTorch
-  then asks for transparent huge pages on large CPU allocations; only where
-  ``/sys/kernel/mm/transparent_hugepage/enabled`` is ``madvise`` or
-  ``always``): page faults of fresh output memory are most of the floor.
+  nothing else -- what any builder pays. The ``[THP]`` rows rerun both with
+  ``THP_MEM_ALLOC_ENABLE=1`` (PyTorch then asks for transparent huge pages on
+  large CPU allocations; only where ``/sys/kernel/mm/transparent_hugepage/
+  enabled`` is ``madvise`` or ``always``): page faults of fresh output memory
+  are most of the floor.
 * ``proposal_edges`` / ``proposal_features``: the two halves, against the
   dense edge reference and the per-proposal loop.
 * ``snippet_graph``: T = 10,000, knn = 10 (D = 2048 and 256), exact and
@@ -27,6 +29,8 @@ every allocation torch makes (``tracemalloc`` does not see them). Rows:
   ``gemm_floor``: one T x D by D x T float32 GEMM; the exact blocked search
   does half of it (T^2 D / 2 multiply-adds, the similarity being symmetric),
   so half this row is its lower bound on this machine.
+* ``--against CHECKOUT``: A/B mode, the ``--cases`` timed with another
+  checkout's package and this one's in alternating subprocesses.
 * ``knn recall``: recall@10 of ``approx`` vs ``exact`` (the fraction of exact
   neighbours found) and the mean cosine of the chosen neighbours relative to
   the exact ones, on SyntheticTAL features (a 10,000-snippet video of the
@@ -291,17 +295,55 @@ CASES = [
 RECALL = ["synthetic", "smooth", "gaussian", "grouped"]
 
 
+def _ab(args) -> None:
+    """Each case with the other checkout's package and this one's, in
+    alternating subprocesses (so both see the same machine load); the median
+    over rounds of each side's median."""
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    sides = {"other": os.path.abspath(args.against), "this": here}
+    print(f"torch {torch.__version__}, {args.threads} thread(s), {args.rounds} alternating "
+          f"rounds of median-of-{args.repeats}; other = {sides['other']}, this = {here}; "
+          f"load average {os.getloadavg()[0]:.2f} at start")
+    print(f"{'case':<26}{'other ms':>10}{'this ms':>10}{'other MB':>10}{'this MB':>10}"
+          f"{'speed-up':>10}")
+    for case in args.cases.split(","):
+        res: dict = {"other": [], "this": []}
+        for _ in range(args.rounds):
+            for side, root in sides.items():
+                env = {k: v for k, v in os.environ.items() if k != "THP_MEM_ALLOC_ENABLE"}
+                env["PYTHONPATH"] = root
+                out = subprocess.run(
+                    [sys.executable, __file__, "--case", case, "--repeats", str(args.repeats),
+                     "--threads", str(args.threads)],
+                    env=env, capture_output=True, text=True, check=True)
+                res[side].append(json.loads(out.stdout.strip().splitlines()[-1]))
+        ms = {k: statistics.median(r["ms"] for r in v) for k, v in res.items()}
+        mb = {k: statistics.median(r["peak_mb"] for r in v) for k, v in res.items()}
+        print(f"{case:<26}{ms['other']:>10.1f}{ms['this']:>10.1f}{mb['other']:>10.0f}"
+              f"{mb['this']:>10.0f}{ms['other'] / ms['this']:>9.2f}x", flush=True)
+    print(f"load average {os.getloadavg()[0]:.2f} at the end")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--quick", action="store_true",
                         help="skip the slow brute-force references and the recall rows")
+    parser.add_argument("--against", default=None, metavar="CHECKOUT",
+                        help="A/B mode: time --cases with another checkout's tagraph and "
+                             "this one's, alternating, --rounds times")
+    parser.add_argument("--cases", default="proposal_graph,snippet_d2048_exact,"
+                        "snippet_d256_exact", help="comma-separated (with --against)")
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--case", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     if args.case:
         print(json.dumps(_case(args.case, args.repeats)))
+        return
+    if args.against:
+        _ab(args)
         return
     base_env = dict(os.environ)
     base_env["PYTHONPATH"] = os.pathsep.join(

@@ -532,14 +532,17 @@ def proposal_graph(
 
     .. note::
         With thousands of proposals and 2048-d features, :obj:`x_ext` (which
-        :obj:`x` shares) is large (5,000 proposals: 123 MB), and on Linux much
-        of the build time can be the kernel's page faults on that fresh memory.
-        Setting the environment variable :obj:`THP_MEM_ALLOC_ENABLE=1` before
-        starting Python makes PyTorch request transparent huge pages for
-        large CPU tensors, which cut this cost several-fold in
-        :obj:`benchmarks/bench_graph.py` (where
-        :obj:`/sys/kernel/mm/transparent_hugepage/enabled` is :obj:`madvise`
-        or :obj:`always`).
+        :obj:`x` shares) is large (5,000 proposals: 123 MB), and on Linux the
+        kernel's page faults on that fresh memory are a large part of the
+        build time (57 of 176 ms in :obj:`benchmarks/bench_graph.py`). Two
+        environment variables, set before Python starts, remove most of it
+        when many graphs are built in a loop: :obj:`MALLOC_MMAP_THRESHOLD_`
+        and :obj:`MALLOC_TRIM_THRESHOLD_` set to :obj:`4294967296` make glibc
+        reuse freed memory (the process keeps its peak heap), and
+        :obj:`THP_MEM_ALLOC_ENABLE=1` makes PyTorch request transparent huge
+        pages (where :obj:`/sys/kernel/mm/transparent_hugepage/enabled` is
+        :obj:`madvise` or :obj:`always`; its gain varies with the kernel's
+        free huge pages).
 
     Features: the snippets of a segment are those whose centre time lies in
     :math:`[s, e]`; a segment holding none takes the snippet nearest to its

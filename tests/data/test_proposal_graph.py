@@ -103,6 +103,22 @@ def test_edges_match_bruteforce_multiscale(seed, n, log_span, origin):
     assert as_set(ei, et) == ref_edges(seg.float(), 0.5, 3, 1.0, 3)
 
 
+@pytest.mark.parametrize("base", [2, 3, 4, 16])
+def test_edges_bucket_base_and_span_past_the_last_bucket(monkeypatch, base):
+    """Lengths over 9 decades: more than _NUM_BUCKETS buckets of any base here,
+    so the shortest share the last one; the edges never depend on the base."""
+    monkeypatch.setattr(pg, "_BUCKET_BASE", base)
+    g = torch.Generator().manual_seed(base)
+    n = 150
+    length = 10 ** (torch.rand(n, generator=g, dtype=torch.float64) * 9 - 6)
+    start = torch.rand(n, generator=g, dtype=torch.float64) * 100
+    seg = torch.stack([start, start + length], 1)
+    level = torch.floor(torch.log2(length / length.max()) / math.log2(base))
+    assert int(level.min()) < -(pg._NUM_BUCKETS - 1) or base == 16
+    ei, et = proposal_edges(seg)
+    assert as_set(ei, et) == ref_edges(seg)
+
+
 def test_edges_chunked(monkeypatch):
     g = torch.Generator().manual_seed(0)
     n = 400

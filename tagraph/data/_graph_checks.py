@@ -6,6 +6,7 @@ import torch
 from torch import Tensor
 
 from tagraph.ops.finite import all_finite
+from tagraph.ops.sort import stable_argsort
 
 __all__ = [
     "where_prefix",
@@ -117,14 +118,16 @@ def topk_per_group(group: Tensor, key: Tensor, tie: Tensor, k: int, descending: 
 
     :obj:`key` is sorted descending when :obj:`descending` else ascending;
     ties in :obj:`key` go to the lower :obj:`tie`. A segment sort: three
-    stable sorts, then the rank inside each group from cumulative counts.
+    stable sorts (float keys as order-preserving integers,
+    :func:`tagraph.ops.stable_argsort`), then the rank inside each group from
+    cumulative counts.
     The result is sorted by group, then key order.
     """
     if group.numel() == 0 or k <= 0:
         return group.new_zeros(0)
-    perm = torch.sort(tie, stable=True).indices
-    perm = perm[torch.sort(key[perm], stable=True, descending=descending).indices]
-    perm = perm[torch.sort(group[perm], stable=True).indices]
+    perm = stable_argsort(tie)
+    perm = perm[stable_argsort(key[perm], descending=descending)]
+    perm = perm[stable_argsort(group[perm])]
     g = group[perm]
     first = torch.ones_like(g, dtype=torch.bool)
     first[1:] = g[1:] != g[:-1]

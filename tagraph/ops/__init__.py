@@ -18,6 +18,7 @@ from tagraph.ops.segment_iou import (
     segment_iou_pairwise,
     segment_overlap,
 )
+from tagraph.ops.sort import sortable_int, stable_argsort
 
 __all__ = [
     "all_finite",
@@ -37,4 +38,6 @@ __all__ = [
     "grouped_nms",
     "select_classes",
     "threshold_range",
+    "sortable_int",
+    "stable_argsort",
 ]

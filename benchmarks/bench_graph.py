@@ -305,6 +305,19 @@ CASES = [
 RECALL = ["synthetic", "smooth", "gaussian", "grouped"]
 
 
+def _run_case(case: str, repeats: int, threads: int, pythonpath: str,
+              env: dict | None = None) -> dict:
+    """One case in a fresh subprocess with ``pythonpath`` first on the path and
+    none of the allocation knobs unless ``env`` sets them; its JSON result."""
+    full = {k: v for k, v in os.environ.items() if k not in _KNOBS}
+    full["PYTHONPATH"] = os.pathsep.join([pythonpath, os.environ.get("PYTHONPATH", "")])
+    out = subprocess.run(
+        [sys.executable, __file__, "--case", case, "--repeats", str(repeats),
+         "--threads", str(threads)],
+        env={**full, **(env or {})}, capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
 def _ab(args) -> None:
     """Each case with the other checkout's package and this one's, in
     alternating subprocesses (so both see the same machine load); the median
@@ -320,13 +333,7 @@ def _ab(args) -> None:
         res: dict = {"other": [], "this": []}
         for _ in range(args.rounds):
             for side, root in sides.items():
-                env = {k: v for k, v in os.environ.items() if k not in _KNOBS}
-                env["PYTHONPATH"] = root
-                out = subprocess.run(
-                    [sys.executable, __file__, "--case", case, "--repeats", str(args.repeats),
-                     "--threads", str(args.threads)],
-                    env=env, capture_output=True, text=True, check=True)
-                res[side].append(json.loads(out.stdout.strip().splitlines()[-1]))
+                res[side].append(_run_case(case, args.repeats, args.threads, root))
         ms = {k: statistics.median(r["ms"] for r in v) for k, v in res.items()}
         mb = {k: statistics.median(r["peak_mb"] for r in v) for k, v in res.items()}
         print(f"{case:<26}{ms['other']:>10.1f}{ms['this']:>10.1f}{mb['other']:>10.0f}"
@@ -355,23 +362,14 @@ def main() -> None:
     if args.against:
         _ab(args)
         return
-    base_env = dict(os.environ)
-    base_env["PYTHONPATH"] = os.pathsep.join(
-        [os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-         base_env.get("PYTHONPATH", "")])
-    for k in _KNOBS:
-        base_env.pop(k, None)
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     cache: dict = {}
 
     def run(case, env=None, repeats=None):
         key = (case, tuple(sorted((env or {}).items())))
         if key not in cache:
-            out = subprocess.run(
-                [sys.executable, __file__, "--case", case, "--repeats",
-                 str(args.repeats if repeats is None else repeats), "--threads",
-                 str(args.threads)],
-                env={**base_env, **(env or {})}, capture_output=True, text=True, check=True)
-            cache[key] = json.loads(out.stdout.strip().splitlines()[-1])
+            cache[key] = _run_case(case, args.repeats if repeats is None else repeats,
+                                   args.threads, here, env)
         return cache[key]
 
     try:

@@ -30,7 +30,7 @@ def sortable_int(x: Tensor) -> Tensor:
         bits = x.view(torch.int64)
         flip = _LOW63
     else:  # float32, sign-extended
-        bits = x.contiguous().view(torch.int32).to(torch.int64)
+        bits = x.view(torch.int32).to(torch.int64)
         flip = 0x7FFF_FFFF
     key = torch.where(bits < 0, bits ^ flip, bits)
     return key.masked_fill_(x.isnan(), _LOW63)

@@ -27,9 +27,11 @@ def test_evaluate_json_matches_api(capsys):
                  "--json"]) == 0
     out = capsys.readouterr().out
     data = json.loads(out)  # exactly one JSON object on stdout
-    assert set(data) == {"tiou", "mAP", "average_mAP", "per_class"}
-    ref = detection_map(GT, PRED, subset="test").to_dict()
-    assert data == ref
+    assert set(data) == {"tiou", "mAP", "average_mAP", "per_class", "positive_videos",
+                         "positive_videos_with_predictions",
+                         "positive_videos_without_predictions", "predictions"}
+    res = detection_map(GT, PRED, subset="test")
+    assert data == {**res.to_dict(), **res.coverage()}
     assert len(data["tiou"]) == 10
 
 

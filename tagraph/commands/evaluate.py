@@ -8,7 +8,7 @@ import sys
 import warnings
 from typing import Any
 
-from tagraph.evaluation import ACTIVITYNET_TIOU, THUMOS14_TIOU, detection_map
+from tagraph.evaluation import ACTIVITYNET_TIOU, THUMOS14_TIOU, DetectionResult, detection_map
 
 PRESETS = {"activitynet": ACTIVITYNET_TIOU, "thumos14": THUMOS14_TIOU}
 
@@ -58,7 +58,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                    "(W-TALC Ambiguous_test.txt: 'video start end' lines)")
     p.add_argument("--per-class", action="store_true", help="also print AP per class")
     p.add_argument("--json", action="store_true",
-                   help='print one JSON object {"tiou", "mAP", "average_mAP", "per_class"}')
+                   help='print one JSON object {"tiou", "mAP", "average_mAP", "per_class", '
+                   '"positive_videos", "positive_videos_with_predictions", '
+                   '"positive_videos_without_predictions", "predictions"}')
     p.set_defaults(func=run, _parser=p)
     return p
 
@@ -72,10 +74,12 @@ def _run_checkpoint(args: argparse.Namespace) -> int:
     out: dict[str, Any] = {}
 
     def go() -> int:
-        from tagraph.engine.runner import predict_checkpoint
+        from tagraph.engine.runner import EmptyPredictionsWarning, predict_checkpoint
 
-        out.update(predict_checkpoint(args.checkpoint, pred, overrides=args.overrides,
-                                      device=args.device, progress=not args.json))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", EmptyPredictionsWarning)  # one line at the end
+            out.update(predict_checkpoint(args.checkpoint, pred, overrides=args.overrides,
+                                          device=args.device, progress=not args.json))
         return 0
 
     rc = run_guarded("evaluate", go)
@@ -83,12 +87,22 @@ def _run_checkpoint(args: argparse.Namespace) -> int:
         return rc
     result = out["result"]
     if args.json:
-        print(json.dumps(result.to_dict()))
-        return 0
-    print(f"{args.checkpoint} -> {pred}: {out['videos']} test videos, {len(result.labels)} "
-          f"classes, {out['predictions']} predictions")
-    print(result.table(per_class=args.per_class))
+        print(json.dumps({**result.to_dict(), **result.coverage()}))
+    else:
+        print(f"{args.checkpoint} -> {pred}: {out['videos']} test videos, "
+              f"{len(result.labels)} classes, {out['predictions']} predictions")
+        print(_coverage_line(result))
+        print(result.table(per_class=args.per_class))
+    if out.get("warning"):
+        print(f"WARNING: {out['warning']}", file=sys.stderr)
     return 0
+
+
+def _coverage_line(result: DetectionResult) -> str:
+    """``predictions for X of Y ground-truth videos; Z have none``."""
+    return (f"predictions for {result.num_positive_videos_with_predictions} of "
+            f"{result.num_positive_videos} ground-truth videos; "
+            f"{result.num_positive_videos_without_predictions} have none")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -110,11 +124,12 @@ def run(args: argparse.Namespace) -> int:
     for w in caught:
         print(f"tagraph evaluate: warning: {w.message}", file=sys.stderr)
     if args.json:
-        print(json.dumps(result.to_dict()))
+        print(json.dumps({**result.to_dict(), **result.coverage()}))
         return 0
     subset = f", subset '{args.subset}'" if args.subset else ""
     print(f"{args.pred} vs {args.gt}{subset}: {len(result.labels)} classes, "
           f"{int(result.num_gt.sum())} ground-truth instances, "
           f"{result.num_predictions} predictions")
+    print(_coverage_line(result))
     print(result.table(per_class=args.per_class))
     return 0

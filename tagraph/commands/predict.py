@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import sys
+import warnings
 from typing import Any
 
 from tagraph.commands._common import run_guarded
@@ -14,6 +16,8 @@ examples:
 
 The checkpoint's stored config rebuilds the data and the model; the resolved config is
 saved as config.toml beside the results file. Score it with 'tagraph evaluate'.
+Ends with a WARNING line on stderr when the predictions are empty or miss most test
+videos with ground truth.
 """
 
 
@@ -35,11 +39,19 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     def go() -> int:
-        from tagraph.engine.runner import predict_checkpoint
+        from tagraph.engine.runner import EmptyPredictionsWarning, predict_checkpoint
 
-        s = predict_checkpoint(args.checkpoint, args.out, overrides=args.overrides,
-                               device=args.device, progress=not args.quiet, evaluate=False)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", EmptyPredictionsWarning)  # one line at the end
+            s = predict_checkpoint(args.checkpoint, args.out, overrides=args.overrides,
+                                   device=args.device, progress=not args.quiet,
+                                   evaluate=False)
         print(f"{s['predictions']} detections written to {args.out}")
+        n_pos, n_miss = s["positive_videos"], s["positive_videos_without_predictions"]
+        print(f"predictions for {n_pos - n_miss} of {n_pos} ground-truth test videos; "
+              f"{n_miss} have none")
+        if s.get("warning"):
+            print(f"WARNING: {s['warning']}", file=sys.stderr)
         return 0
 
     return run_guarded("predict", go)

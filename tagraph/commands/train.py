@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
+import warnings
 from typing import Any
 
 from tagraph.commands._common import run_guarded
@@ -18,7 +20,8 @@ examples:
 CONFIG is a shipped name (tagraph/configs/<method>/<dataset>.toml; list them with
 'tagraph info') or a path to a TOML file. The resolved config is saved as OUT/config.toml.
 Writes OUT/{last,best}.pt (best on a validation split of the training videos),
-metrics.jsonl, train.log, results_test.json and eval_test.json.
+metrics.jsonl, train.log, results_test.json and eval_test.json. Ends with a WARNING line on
+stderr when the test predictions are empty or miss most test videos with ground truth.
 """
 
 
@@ -48,16 +51,20 @@ def run(args: argparse.Namespace) -> int:
     def go() -> int:
         from tagraph.engine.config import load_config
         from tagraph.engine.distributed import is_main_process
-        from tagraph.engine.runner import train
+        from tagraph.engine.runner import EmptyPredictionsWarning, train
 
         cfg = load_config(args.config, args.overrides)
         out = args.out or f"runs/{cfg['method']}_{cfg['data']['dataset']}"
-        summary = train(cfg, out, resume=args.resume, device=args.device,
-                        progress=not args.quiet, test=not args.no_test)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", EmptyPredictionsWarning)  # one line at the end
+            summary = train(cfg, out, resume=args.resume, device=args.device,
+                            progress=not args.quiet, test=not args.no_test)
         if is_main_process():
             short = {k: v for k, v in summary.items() if k != "history"}
             print(json.dumps(short, indent=1))
             print(f"outputs in {out}")
+            if summary.get("warning"):
+                print(f"WARNING: {summary['warning']}", file=sys.stderr)
         return 0
 
     return run_guarded("train", go)

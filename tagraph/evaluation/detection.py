@@ -42,6 +42,11 @@ class DetectionResult:
         average_mAP (float): Mean of :obj:`mAP` over thresholds.
         num_gt (numpy.ndarray): :obj:`[C]` ground-truth instances per class.
         num_predictions (int): Predictions scored (after ambiguous filtering).
+        num_positive_videos (int): "Positive" videos: those of the evaluated subset with at
+            least one ground-truth instance.
+        num_positive_videos_with_predictions (int): Positive videos with at least one
+            prediction (after ambiguous filtering, any label). Predictions on other videos are
+            scored (as false positives) but cover nothing.
     """
 
     labels: list[str]
@@ -51,6 +56,24 @@ class DetectionResult:
     average_mAP: float
     num_gt: np.ndarray
     num_predictions: int
+    num_positive_videos: int = 0
+    num_positive_videos_with_predictions: int = 0
+
+    @property
+    def num_positive_videos_without_predictions(self) -> int:
+        r"""Positive videos (with ground truth) without any prediction."""
+        return self.num_positive_videos - self.num_positive_videos_with_predictions
+
+    def coverage(self) -> dict[str, int]:
+        r"""How many positive videos received predictions: ``{"positive_videos",
+        "positive_videos_with_predictions", "positive_videos_without_predictions",
+        "predictions"}`` (not part of :meth:`to_dict`)."""
+        return {
+            "positive_videos": self.num_positive_videos,
+            "positive_videos_with_predictions": self.num_positive_videos_with_predictions,
+            "positive_videos_without_predictions": self.num_positive_videos_without_predictions,
+            "predictions": self.num_predictions,
+        }
 
     def average_mAP_over(self, low: float, high: float) -> float:
         r"""Mean mAP over the thresholds in ``[low, high]`` (e.g. THUMOS14's 0.3:0.7)."""
@@ -291,13 +314,15 @@ def detection_map(
                 f"{str(det.label[row])!r} is not in the ground-truth taxonomy "
                 f"({len(taxonomy)} classes)"
             )
+    p_vid = _codes(det.video_id, vid_names)
     ap, num_gt = _average_precision(
         gt_vid, gt_cls, gt_seg, len(vid_names), len(labels),
-        _codes(det.video_id, vid_names), p_cls, det.score, det.segment, thr,
+        p_vid, p_cls, det.score, det.segment, thr,
     )
     mAP = ap.mean(axis=1)
+    covered = int(np.count_nonzero(np.bincount(p_vid[p_vid >= 0], minlength=len(vid_names))))
     return DetectionResult(labels, thr, ap, mAP, float(mAP.mean()), num_gt.astype(np.int64),
-                           len(det))
+                           len(det), len(vid_names), covered)
 
 
 def _official_tiou(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:

@@ -1,16 +1,28 @@
-"""The ``tagraph`` sub-commands: help, errors, and demo -> predict / evaluate / plot."""
+"""The ``tagraph`` sub-commands: help, errors, demo -> predict / evaluate / plot, and the
+WARNING line when predictions are empty or miss most test videos."""
 
 from __future__ import annotations
 
 import json
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import pytest
 
 from tagraph.cli import main
 from tagraph.commands import COMMANDS
+from tagraph.engine.runner import EmptyPredictionsWarning, write_config
+from tagraph.io import save_annotations, save_results
+from tests.engine.helpers import (
+    TEST,
+    detections,
+    ground_truth,
+    stub_checkpoint,
+    stub_config,
+    stub_run,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 NAMES = ["demo", "train", "evaluate", "predict", "plot", "info"]
@@ -114,3 +126,88 @@ def test_predict_evaluate_plot_from_checkpoint(demo_dir, tmp_path, capsys):
         args += ["--gt", str(gt)]
     assert main(args) == 0
     assert png.stat().st_size > 1000
+
+
+# --------------------------------------------------------------------------- missing predictions
+def _warning_lines(err: str) -> list[str]:
+    assert "Traceback" not in err and "EmptyPredictionsWarning" not in err
+    assert "RuntimeWarning" not in err and "warnings.warn" not in err
+    return [line for line in err.splitlines() if line.startswith("WARNING:")]
+
+
+def _run_quietly(args: list[str]) -> int:
+    """``main(args)``, checking that no Python warning of the kind escapes the command."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        rc = main(args)
+    assert not [w for w in caught if issubclass(w.category, EmptyPredictionsWarning)]
+    return rc
+
+
+def test_predict_prints_one_warning_line(tmp_path, monkeypatch, capsys):
+    stub_run(monkeypatch, covered=["v0"])
+    ckpt = stub_checkpoint(tmp_path / "best.pt")
+    assert _run_quietly(["predict", "--checkpoint", str(ckpt), "--out",
+                         str(tmp_path / "r.json"), "--quiet", "--device", "cpu"]) == 0
+    cap = capsys.readouterr()
+    assert "predictions for 1 of 4 ground-truth test videos; 3 have none" in cap.out
+    (line,) = _warning_lines(cap.err)
+    assert "3 of the 4 test videos with ground truth have no prediction" in line
+    assert "v1, v2, v3" in line and "tagraph evaluate" in line
+    assert cap.err.rstrip().endswith(line)  # the last thing printed
+
+
+def test_predict_full_coverage_prints_no_warning(tmp_path, monkeypatch, capsys):
+    stub_run(monkeypatch, covered=TEST)
+    ckpt = stub_checkpoint(tmp_path / "best.pt")
+    assert _run_quietly(["predict", "--checkpoint", str(ckpt), "--out",
+                         str(tmp_path / "r.json"), "--quiet", "--device", "cpu"]) == 0
+    cap = capsys.readouterr()
+    assert "predictions for 4 of 4 ground-truth test videos; 0 have none" in cap.out
+    assert _warning_lines(cap.err) == []
+
+
+def test_train_prints_one_warning_line_on_empty_predictions(tmp_path, monkeypatch, capsys):
+    stub_run(monkeypatch, covered=[])
+    cfg = write_config(stub_config(), tmp_path / "cfg")
+    out = tmp_path / "run"
+    assert _run_quietly(["train", "--config", str(cfg), "--out", str(out), "--quiet",
+                         "--device", "cpu"]) == 0
+    cap = capsys.readouterr()
+    (line,) = _warning_lines(cap.err)
+    assert line.startswith("WARNING: no predictions at all on the 5 test videos")
+    summary = json.loads(cap.out[:cap.out.rindex("}") + 1])
+    assert summary["positive_videos_without_predictions"] == 4
+    assert summary["videos_with_predictions"] == 0
+
+
+def test_evaluate_checkpoint_prints_coverage_and_warning(tmp_path, monkeypatch, capsys):
+    stub_run(monkeypatch, covered=["v0"])
+    ckpt = stub_checkpoint(tmp_path / "best.pt")
+    assert _run_quietly(["evaluate", "--checkpoint", str(ckpt), "--device", "cpu"]) == 0
+    cap = capsys.readouterr()
+    assert "predictions for 1 of 4 ground-truth videos; 3 have none" in cap.out
+    assert len(_warning_lines(cap.err)) == 1
+
+
+def _gt_and_pred(tmp_path: Path, covered: list[str]) -> tuple[Path, Path]:
+    gt, pred = tmp_path / "gt.json", tmp_path / "pred.json"
+    save_annotations(gt, ground_truth())
+    save_results(pred, detections(covered))
+    return gt, pred
+
+
+def test_evaluate_prints_videos_without_predictions(tmp_path, capsys):
+    gt, pred = _gt_and_pred(tmp_path, ["v0", "v4", "elsewhere"])
+    assert main(["evaluate", "--gt", str(gt), "--pred", str(pred), "--subset", "test",
+                 "--tiou", "0.5"]) == 0
+    out = capsys.readouterr().out
+    # t0-t2 and v0-v3 have ground truth; v4 has none; "elsewhere" is not in the file
+    assert "predictions for 1 of 7 ground-truth videos; 6 have none" in out
+    assert main(["evaluate", "--gt", str(gt), "--pred", str(pred), "--subset", "test",
+                 "--tiou", "0.5", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["positive_videos"] == 7 and data["positive_videos_with_predictions"] == 1
+    assert data["positive_videos_without_predictions"] == 6 and data["predictions"] == 3
+    # one TP ranked after two tied FPs (official tie order), recall 1/7: AP = 1/3 * 1/7
+    assert data["mAP"] == [pytest.approx(1 / 21)]

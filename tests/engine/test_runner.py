@@ -1,20 +1,43 @@
-"""Runner: resume after SIGKILL, 2-process Gloo DDP, configs, splits, missing datasets."""
+"""Runner: resume after SIGKILL, 2-process Gloo DDP, configs, splits, missing datasets, the
+warning when predictions are empty or miss most test videos."""
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import pytest
 import torch
 
 from tagraph.engine.config import ConfigError, available_configs, load_config
-from tagraph.engine.runner import METHODS, DatasetNotFoundError, load_data, split_train_val
+from tagraph.engine.runner import (
+    METHODS,
+    DatasetNotFoundError,
+    EmptyPredictionsWarning,
+    coverage_report,
+    coverage_warning,
+    load_data,
+    predict_checkpoint,
+    split_train_val,
+    train,
+)
+from tagraph.io import Detections
+from tests.engine.helpers import (
+    TEST,
+    annotation,
+    detections,
+    ground_truth,
+    stub_checkpoint,
+    stub_config,
+    stub_run,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 DRIVER = REPO / "tests" / "engine" / "_tiny_run.py"
@@ -135,3 +158,79 @@ def test_missing_dataset_says_where_to_get_it(tmp_path):
     msg = str(e.value)
     assert "i3d_features" in msg and "annotations/thumos14.json" in msg
     assert "datasets/thumos14/README.md" in msg and "actionformer" in msg.lower()
+
+
+# --------------------------------------------------------------------------- missing predictions
+def test_coverage_report_counts_positive_videos_without_predictions():
+    gt = ground_truth()
+    dets = Detections.concat([detections(["v0", "v0", "v4"]), detections(["elsewhere"])])
+    rep = coverage_report(dets, gt, TEST)
+    assert (rep.videos, rep.videos_with_predictions, rep.positive_videos) == (5, 2, 4)
+    assert rep.missing == ("v1", "v2", "v3") and rep.positive_videos_without_predictions == 3
+    assert rep.predictions == 3  # the detection on a video not evaluated is not counted
+    assert rep.to_dict() == {"videos_with_predictions": 2, "positive_videos": 4,
+                             "positive_videos_without_predictions": 3}
+
+
+@pytest.mark.parametrize("covered,warns", [
+    ([], True),                      # no predictions at all
+    (["v0"], True),                  # 3 of 4 positive videos without predictions
+    (["v4"], True),                  # predictions only where there is no ground truth
+    (["v0", "v1"], False),           # exactly half: not "more than half"
+    (["v0", "v1", "v2", "v3"], False),
+])
+def test_coverage_warning_rule(covered, warns):
+    rep = coverage_report(detections(covered), ground_truth(), TEST)
+    msg = coverage_warning(rep)
+    assert (msg is not None) == warns
+    if warns:
+        assert "v1" in msg and "detection thresholds" in msg and "tagraph evaluate" in msg
+        assert ("no predictions at all" in msg) == (not covered)
+
+
+def test_coverage_warning_names_at_most_five_videos():
+    gt = {f"x{i}": annotation(f"x{i}") for i in range(8)}
+    msg = coverage_warning(coverage_report(detections(["x7"]), gt, list(gt)), "validation")
+    assert msg.startswith("7 of the 8 validation videos with ground truth have no prediction")
+    assert "e.g. x0, x1, x2, x3, x4, ..." in msg and "x5" not in msg
+
+
+@pytest.mark.parametrize("evaluate", [True, False])
+def test_predict_checkpoint_warns_when_most_videos_lack_predictions(
+        tmp_path, monkeypatch, caplog, evaluate):
+    stub_run(monkeypatch, covered=["v0"])
+    ckpt = stub_checkpoint(tmp_path / "best.pt")
+    out = tmp_path / "pred" / "results.json"
+    with caplog.at_level(logging.WARNING, logger="tagraph.engine"), \
+            pytest.warns(EmptyPredictionsWarning, match="3 of the 4 test videos") as rec:
+        s = predict_checkpoint(ckpt, out, device="cpu", progress=False, evaluate=evaluate)
+    assert issubclass(rec[0].category, RuntimeWarning)
+    assert "v1, v2, v3" in str(rec[0].message)
+    assert any("3 of the 4 test videos" in r.getMessage() for r in caplog.records)
+    assert s["positive_videos_without_predictions"] == 3 and s["videos_with_predictions"] == 1
+    assert s["warning"] == str(rec[0].message)
+    if evaluate:
+        saved = json.loads((out.parent / "eval_test.json").read_text())
+        assert saved["positive_videos"] == 4 and saved["positive_videos_without_predictions"] == 3
+        assert saved["warning"] == s["warning"]
+
+
+def test_predict_checkpoint_full_coverage_is_quiet(tmp_path, monkeypatch):
+    stub_run(monkeypatch, covered=TEST)
+    ckpt = stub_checkpoint(tmp_path / "best.pt")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", EmptyPredictionsWarning)
+        s = predict_checkpoint(ckpt, tmp_path / "r.json", device="cpu", progress=False)
+    assert s["warning"] is None and s["positive_videos_without_predictions"] == 0
+    saved = json.loads((tmp_path / "eval_test.json").read_text())
+    assert saved["videos_with_predictions"] == 5 and saved["warning"] is None
+
+
+def test_train_warns_on_empty_test_predictions(tmp_path, monkeypatch):
+    data = stub_run(monkeypatch, covered=[])
+    with pytest.warns(EmptyPredictionsWarning, match="no predictions at all on the 5 test"):
+        s = train(stub_config(), tmp_path, device="cpu", progress=False, data=data)
+    assert s["predictions"] == 0 and s["positive_videos_without_predictions"] == 4
+    saved = json.loads((tmp_path / "eval_test.json").read_text())
+    assert saved["videos_with_predictions"] == 0 and "v0, v1, v2, v3" in saved["warning"]
+    assert "WARNING no predictions at all" in (tmp_path / "train.log").read_text()

@@ -80,6 +80,9 @@ DEFAULTS: dict[str, Any] = dict(
     noise_rank=16,
     white_noise=0.5,
     noise_scale=1.0,          # multiplies every noise std above (difficulty knob)
+    # how the features look on disk (feature geometry of a real extractor)
+    nonnegative="none",       # "none" (signed), "relu" or "softplus" (I3D-like, post-ReLU pooled)
+    feature_scale=1.0,        # overall scale, applied last
     # proposals
     proposals_per_second=1.5,
     jitter_copies=8,
@@ -94,6 +97,10 @@ SYNTHETIC_SIZES: dict[str, dict[str, Any]] = {
     "medium": dict(num_train=100, num_test=100, feature_dim=128),
     "full": {},
 }
+
+
+#: Values of the ``nonnegative`` parameter.
+NONNEGATIVE = ("none", "relu", "softplus")
 
 
 def synthetic_config(size: str | Mapping[str, Any] = "small", **overrides: Any) -> dict[str, Any]:
@@ -116,6 +123,10 @@ def synthetic_config(size: str | Mapping[str, Any] = "small", **overrides: Any) 
     if sum(cfg["group_sizes"]) != cfg["num_classes"]:
         raise ValueError(f"group_sizes {cfg['group_sizes']} must sum to num_classes "
                          f"{cfg['num_classes']}")
+    if cfg["nonnegative"] not in NONNEGATIVE:
+        raise ValueError(f"nonnegative must be one of {NONNEGATIVE}, got {cfg['nonnegative']!r}")
+    if not (math.isfinite(float(cfg["feature_scale"])) and float(cfg["feature_scale"]) > 0):
+        raise ValueError(f"feature_scale must be a positive number, got {cfg['feature_scale']!r}")
     if cfg["feature_dim"] % 2 or cfg["feature_dim"] < 4:
         raise ValueError(f"feature_dim must be even and >= 4, got {cfg['feature_dim']}")
     return cfg
@@ -519,6 +530,7 @@ def _write(folder: Path, cfg: Mapping[str, Any], seed: int) -> None:
     scale = np.float32(cfg["white_noise"] * cfg["noise_scale"] / math.sqrt(2))
     bank1 = brng.standard_normal((_BANK, 2 * d), np.float32) * scale
     bank2 = brng.standard_normal((_BANK, 2 * d), np.float32) * scale
+    nonneg, fscale = cfg["nonnegative"], np.float32(cfg["feature_scale"])
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # tiny per-video tIoU matrices: threads only add overhead
     try:
@@ -531,6 +543,12 @@ def _write(folder: Path, cfg: Mapping[str, Any], seed: int) -> None:
             ij = np.random.default_rng([seed, 3, v]).integers(0, len(bank1), (2, b - a))
             x += bank1[ij[0]]
             x += bank2[ij[1]]
+            if nonneg == "relu":
+                np.maximum(x, 0, out=x)
+            elif nonneg == "softplus":
+                np.logaddexp(np.float32(0), x, out=x)
+            if fscale != 1.0:
+                x *= fscale
             np.save(folder / "features" / f"{ids[v]}.npy", x.astype(dtype, copy=False))
             i0, i1 = inst_off[v], inst_off[v + 1]
             seg = np.stack([ann["start"][i0:i1], ann["end"][i0:i1]], 1)

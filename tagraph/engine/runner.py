@@ -58,6 +58,10 @@ __all__ = [
     "build_scheduler",
     "predict",
     "score",
+    "CoverageReport",
+    "EmptyPredictionsWarning",
+    "coverage_report",
+    "coverage_warning",
     "train",
     "predict_checkpoint",
     "resolve_device",
@@ -65,6 +69,9 @@ __all__ = [
 ]
 
 _LOG = logging.getLogger("tagraph.engine")
+# A library logs, the application shows: without a handler of the user's, records are not
+# printed by logging's last-resort handler (warnings still reach the user as Python warnings).
+_LOG.addHandler(logging.NullHandler())
 
 
 # --------------------------------------------------------------------------- methods
@@ -297,6 +304,7 @@ def with_random_crop(graphs: Any, length: int) -> Any:
     if length < 1:
         raise ValueError(f"data.crop_snippets must be >= 1 (0 = off), got {length}")
     out = copy.copy(graphs)
+    out.uncropped = graphs  # whole videos, e.g. for the input statistics
     crop = RandomSnippetCrop(length)
     old = getattr(graphs, "transform", None)
     out.transform = crop if old is None else Compose([old, crop])
@@ -472,6 +480,108 @@ def score(dets: Detections, gt: Mapping[str, VideoAnnotation], video_ids: Iterab
                              ambiguous=ambiguous)
 
 
+class EmptyPredictionsWarning(RuntimeWarning):
+    r"""Predictions are empty, or most videos with ground truth have none
+    (see :func:`coverage_warning`)."""
+
+
+@dataclass(frozen=True)
+class CoverageReport:
+    r"""Which of the evaluated videos received predictions.
+
+    Attributes:
+        videos (int): Evaluated videos.
+        videos_with_predictions (int): Evaluated videos with at least one prediction.
+        positive_videos (int): Evaluated videos with at least one ground-truth
+            segment.
+        missing (tuple[str, ...]): Ids of the positive videos without any
+            prediction, in evaluation order.
+        predictions (int): Predictions on the evaluated videos.
+    """
+
+    videos: int
+    videos_with_predictions: int
+    positive_videos: int
+    missing: tuple[str, ...]
+    predictions: int
+
+    @property
+    def positive_videos_without_predictions(self) -> int:
+        r"""Positive videos without any prediction (:obj:`len(missing)`)."""
+        return len(self.missing)
+
+    @property
+    def too_sparse(self) -> bool:
+        r"""Whether there are videos but no prediction at all, or more than half
+        of the positive videos have none."""
+        return self.videos > 0 and (
+            self.predictions == 0
+            or 2 * self.positive_videos_without_predictions > self.positive_videos)
+
+    def to_dict(self) -> dict[str, int]:
+        r"""The counts, as written into ``eval_<what>.json``."""
+        return {"videos_with_predictions": self.videos_with_predictions,
+                "positive_videos": self.positive_videos,
+                "positive_videos_without_predictions": self.positive_videos_without_predictions}
+
+
+def coverage_report(dets: Detections, gt: Mapping[str, VideoAnnotation],
+                    video_ids: Iterable[str]) -> CoverageReport:
+    r"""Counts, over the videos :obj:`video_ids`, those with predictions and
+    the "positive" ones (at least one ground-truth segment in :obj:`gt`)
+    without any prediction. Predictions on other videos are not counted.
+
+    Args:
+        dets (Detections): The predictions.
+        gt (Mapping[str, VideoAnnotation]): Ground truth (videos absent from it
+            count as not positive).
+        video_ids (Iterable[str]): The evaluated videos.
+
+    Returns:
+        CoverageReport: The counts and the ids of the uncovered positive videos.
+    """
+    ids = list(dict.fromkeys(str(v) for v in video_ids))
+    vid, counts = np.unique(dets.video_id, return_counts=True) if len(dets) else ((), ())
+    per_video = dict(zip(np.asarray(vid).tolist(), np.asarray(counts).tolist()))
+    positive = [v for v in ids if v in gt and len(gt[v]) > 0]
+    return CoverageReport(
+        videos=len(ids),
+        videos_with_predictions=sum(1 for v in ids if v in per_video),
+        positive_videos=len(positive),
+        missing=tuple(v for v in positive if v not in per_video),
+        predictions=int(sum(per_video.get(v, 0) for v in ids)))
+
+
+def coverage_warning(report: CoverageReport, what: str = "test") -> str | None:
+    r"""The message to warn with when :obj:`report` is
+    :attr:`~CoverageReport.too_sparse` (no prediction at all, or none on more
+    than half of the :obj:`what` videos with ground truth), else :obj:`None`.
+    It names the counts, up to 5 uncovered videos and what to check."""
+    if not report.too_sparse:
+        return None
+    n_miss, n_pos = report.positive_videos_without_predictions, report.positive_videos
+    examples = ""
+    if report.missing:
+        examples = f", e.g. {', '.join(report.missing[:5])}{', ...' if n_miss > 5 else ''}"
+    if report.predictions == 0:
+        head = (f"no predictions at all on the {report.videos} {what} videos "
+                f"({n_pos} with ground truth{examples})")
+    else:
+        head = (f"{n_miss} of the {n_pos} {what} videos with ground truth have no prediction "
+                f"({examples[2:]}); the {report.predictions} prediction(s) cover "
+                f"{report.videos_with_predictions} of the {report.videos} {what} videos")
+    return (f"{head}. The model's scores may never pass the detection thresholds: check the "
+            "method's detection settings (model.detection: class_threshold, thresholds) and "
+            "score the results with 'tagraph evaluate'.")
+
+
+def _warn_coverage(message: str | None) -> None:
+    if message is None:
+        return
+    _LOG.warning(message)
+    warnings.warn(message, EmptyPredictionsWarning, stacklevel=3)
+
+
 def _ids(graphs: Sequence[Data]) -> list[str]:
     return [g.video_id for g in graphs]
 
@@ -512,13 +622,17 @@ def evaluate_and_save(cfg: Mapping[str, Any], dets: Detections, data: RunData,
                       graphs: Sequence[Data], out_json: Path, what: str = "test"
                       ) -> dict[str, Any]:
     r"""Scores :obj:`dets` on :obj:`graphs`' videos, writes the results JSON,
-    ``eval_<what>.json`` and ``config.toml`` beside it; returns the summary."""
+    ``eval_<what>.json`` and ``config.toml`` beside it; returns the summary
+    (with the :func:`coverage_report` counts and ``warning``, the
+    :func:`coverage_warning` message or :obj:`None`; nothing is warned here)."""
     tiou = list(cfg.get("eval", {}).get("tiou", [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7]))
     res = score(dets, data.gt, _ids(graphs), tiou, data.ambiguous)
+    cov = coverage_report(dets, data.gt, _ids(graphs))
     out_json.parent.mkdir(parents=True, exist_ok=True)
     save_results(out_json, dets)
     summary = {"method": cfg["method"], "dataset": cfg["data"]["dataset"],
-               "videos": len(graphs), "predictions": len(dets),
+               "videos": len(graphs), "predictions": len(dets), **cov.to_dict(),
+               "warning": coverage_warning(cov, what),
                "tiou": tiou, "mAP": [float(v) for v in res.mAP],
                "average_mAP": float(res.average_mAP), "results": str(out_json)}
     atomic_write(out_json.parent / f"eval_{what}.json", json.dumps(summary, indent=1))
@@ -547,7 +661,10 @@ def train(
     each global batch and rank 0 writes the files.
 
     Returns a summary dict (``best_epoch``, ``val_mAP``, test ``mAP`` per
-    threshold and ``average_mAP``, ``history``).
+    threshold and ``average_mAP``, ``history``, the :func:`coverage_report`
+    counts and ``warning``). When the test predictions are empty or miss
+    more than half of the test videos with ground truth, warns
+    (:class:`EmptyPredictionsWarning`, also logged to ``train.log``).
     """
     out = Path(out_dir)
     dev = resolve_device(device)
@@ -565,6 +682,9 @@ def train(
             data = load_data(cfg)
         torch.manual_seed(seed)
         model = build_model(cfg, data.in_channels, len(data.classes))
+        if hasattr(model, "fit_input_norm"):
+            # input statistics of the training split (whole videos, no RNG drawn)
+            model.fit_input_norm(getattr(data.train, "uncropped", data.train))
         if cfg["method"] == "pgcn":
             from tagraph.models import regression_stats
 
@@ -604,6 +724,7 @@ def train(
             summary.update(ev)
             _LOG.info("test: average mAP %.4f, mAP %s", summary["average_mAP"],
                       [round(v, 4) for v in summary["mAP"]])
+            _warn_coverage(summary["warning"])
         return summary
     finally:
         if started_group and info.enabled:
@@ -627,7 +748,9 @@ def predict_checkpoint(
     (with ``key=value`` :obj:`overrides`, e.g. ``data.root=...``), predicts
     the test subset, writes :obj:`out_json` (ActivityNet results) and
     ``config.toml`` beside it and, with :obj:`evaluate`, ``eval_test.json``.
-    Returns the summary (mAP when evaluated)."""
+    Returns the summary (mAP when evaluated; the :func:`coverage_report`
+    counts and ``warning`` always). Warns like :func:`train` when the
+    predictions are empty or miss most test videos with ground truth."""
     from tagraph.engine.config import apply_overrides
 
     ckpt = torch.load(checkpoint, map_location="cpu", weights_only=True)
@@ -643,8 +766,14 @@ def predict_checkpoint(
     dets = predict(cfg, model, data.test, data.classes, dev, progress=progress)
     out_json = Path(out_json)
     if evaluate:
-        return evaluate_and_save(cfg, dets, data, data.test, out_json)
-    out_json.parent.mkdir(parents=True, exist_ok=True)
-    save_results(out_json, dets)
-    write_config(cfg, out_json.parent)
-    return {"results": str(out_json), "predictions": len(dets)}
+        summary = evaluate_and_save(cfg, dets, data, data.test, out_json)
+    else:
+        out_json.parent.mkdir(parents=True, exist_ok=True)
+        save_results(out_json, dets)
+        write_config(cfg, out_json.parent)
+        cov = coverage_report(dets, data.gt, _ids(data.test))
+        summary = {"results": str(out_json), "videos": len(data.test),
+                   "predictions": len(dets), **cov.to_dict(),
+                   "warning": coverage_warning(cov)}
+    _warn_coverage(summary["warning"])
+    return summary

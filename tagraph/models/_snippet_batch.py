@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 import torch
@@ -21,14 +21,16 @@ class SnippetBatch(NamedTuple):
     video_ids: list[str]
 
 
-def snippet_batch(data: Any, temporal_offsets: Sequence[int] = (-1, 1)) -> SnippetBatch:
+def snippet_batch(data: Any, temporal_offsets: Sequence[int] = (-1, 1),
+                  norm: Callable[[Tensor], Tensor] | None = None) -> SnippetBatch:
     r"""Unpacks a snippet graph or a PyG batch of them (via the shared
     :class:`~tagraph.models.WeaklySupervisedTAL` helpers); builds temporal edges
-    when the graph has none."""
+    when the graph has none; :obj:`x` passes through :obj:`norm` when given."""
     batch, ptr, num_graphs = batch_vectors(data)
     edge_index, edge_type = WeaklySupervisedTAL.temporal_graph(data, temporal_offsets)
     ids = video_ids_of(data) or [str(i) for i in range(num_graphs)]
-    return SnippetBatch(data.x, edge_index, edge_type, batch, ptr, num_graphs, ids)
+    x = data.x if norm is None else norm(data.x)
+    return SnippetBatch(x, edge_index, edge_type, batch, ptr, num_graphs, ids)
 
 
 def labels_of(data, num_graphs: int, num_classes: int) -> Tensor:

@@ -141,9 +141,11 @@ class BackTAL(WeaklySupervisedTAL):
         diff_max: float = 0.1,
         detection_config: CASDetectionConfig | None = None,
         magnitude_thresholds: tuple[float, ...] = threshold_range(0.3, 0.8, 0.075),
+        input_norm: str = "center_scale",
     ) -> None:
         super().__init__(detection_config if detection_config is not None
-                         else backtal_detection_config())
+                         else backtal_detection_config(),
+                         in_channels=in_channels, input_norm=input_norm)
         self.in_channels = in_channels
         self.num_classes = num_classes
         self.hidden_channels = hidden_channels
@@ -178,7 +180,7 @@ class BackTAL(WeaklySupervisedTAL):
         return h1, self.classifier(self.dropout(h2))
 
     def forward(self, data: Any) -> BackTALOutput:
-        sb = snippet_batch(data, self.temporal_offsets)
+        sb = snippet_batch(data, self.temporal_offsets, self.input_norm)
         return self._forward(sb)
 
     def _forward(self, sb: SnippetBatch) -> BackTALOutput:
@@ -198,7 +200,7 @@ class BackTAL(WeaklySupervisedTAL):
     def compute_loss(self, data: Any) -> tuple[Tensor, dict[str, float]]:
         self.check_batch(data)
         keep = self.labeled(data)
-        sb = snippet_batch(data, self.temporal_offsets)
+        sb = snippet_batch(data, self.temporal_offsets, self.input_norm)
         out = self._forward(sb)
         y = labels_of(data, sb.num_graphs, self.num_classes).to(out.cas_base.dtype)
         y = y * keep.unsqueeze(-1).to(y.dtype)  # unlabeled videos: no class terms
@@ -240,7 +242,7 @@ class BackTAL(WeaklySupervisedTAL):
 
     # ---------------------------------------------------------------- inference
     def _suppressed(self, batch: Any) -> tuple[Tensor, Tensor, Tensor, SnippetBatch]:
-        sb = snippet_batch(batch, self.temporal_offsets)
+        sb = snippet_batch(batch, self.temporal_offsets, self.input_norm)
         out = self._forward(sb)
         c = self.num_classes
         video = F.softmax(out.video_supp, dim=-1)[:, :c]

@@ -177,8 +177,10 @@ class ECM(WeaklySupervisedTAL):
         post_stream: bool = True,
         aggregation: str = "mean",
         detection_config: CASDetectionConfig | None = None,
+        input_norm: str = "center_scale",
     ) -> None:
-        super().__init__(detection_config or _ecm_detection())
+        super().__init__(detection_config or _ecm_detection(),
+                         in_channels=in_channels, input_norm=input_norm)
         if aggregation not in AGGREGATIONS:
             raise ValueError(f"ECM: unknown aggregation '{aggregation}' ({AGGREGATIONS})")
         self.aggregation = aggregation
@@ -224,7 +226,7 @@ class ECM(WeaklySupervisedTAL):
         and with the background stream :obj:`bg` :obj:`[P, C]` for the
         (video, ground-truth class) pairs :obj:`bg_pairs` :obj:`[2, P]`."""
         b, ptr, num_graphs = batch_vectors(batch)
-        x = batch.x
+        x = self.input_norm(batch.x)
         ei, et = self.temporal_graph(batch, self.offsets)
         cas = self.classifier(self.backbone(x, ei, et))
         out = {"cas": cas, "pre": topk_mean_pool(cas, b, self.topk_ratio, num_graphs=num_graphs)}

@@ -151,9 +151,11 @@ class GRN(WeaklySupervisedTAL):
         alpha: float = 0.5,
         detection_config: CASDetectionConfig | None = None,
         solver: str = "auto",
+        input_norm: str = "center_scale",
         **kwargs: Any,
     ) -> None:
-        super().__init__(detection_config or _grn_detection())
+        super().__init__(detection_config or _grn_detection(),
+                         in_channels=in_channels, input_norm=input_norm)
         unknown = set(kwargs) - set(GRN_DEFAULTS)
         if unknown:
             raise TypeError(f"GRN: unknown arguments {sorted(unknown)}")
@@ -205,7 +207,7 @@ class GRN(WeaklySupervisedTAL):
         r"""Per stream: CAS :obj:`s`, edge affinities :obj:`a` (or :obj:`None`) and
         refined CAS :obj:`s_hat`, all :obj:`[N, C]` / :obj:`[E]`."""
         b, _, _ = batch_vectors(batch)
-        xs = batch.x.chunk(self.streams, dim=-1)
+        xs = self.input_norm(batch.x).chunk(self.streams, dim=-1)
         ei = self.graph(batch) if self.regularize else None
         out: dict[str, list[Any]] = {"s": [], "a": [], "s_hat": []}
         eps2 = 2.0 * float(self.hp["epsilon"]) ** 2

@@ -156,9 +156,11 @@ class ISSF(WeaklySupervisedTAL):
         temperature: float = 0.2,
         pseudo_mix: float = 0.8,
         detection_config: CASDetectionConfig | None = None,
+        input_norm: str = "center_scale",
     ) -> None:
         super().__init__(detection_config if detection_config is not None
-                         else issf_detection_config())
+                         else issf_detection_config(),
+                         in_channels=in_channels, input_norm=input_norm)
         self.in_channels = in_channels
         self.num_classes = num_classes
         self.hidden_channels = hidden_channels
@@ -203,7 +205,7 @@ class ISSF(WeaklySupervisedTAL):
 
     # ------------------------------------------------------------------ forward
     def forward(self, data: Any) -> ISSFOutput:
-        return self._forward(snippet_batch(data, self.temporal_offsets))
+        return self._forward(snippet_batch(data, self.temporal_offsets, self.input_norm))
 
     def _forward(self, sb: SnippetBatch, refine: bool | None = None) -> ISSFOutput:
         refine = self.use_refinement if refine is None else refine
@@ -220,7 +222,7 @@ class ISSF(WeaklySupervisedTAL):
                      ) -> tuple[Tensor, dict[str, float]]:
         self.check_batch(data)
         keep = self.labeled(data)
-        sb = snippet_batch(data, self.temporal_offsets)
+        sb = snippet_batch(data, self.temporal_offsets, self.input_norm)
         out = self._forward(sb)
         y = labels_of(data, sb.num_graphs, self.num_classes).to(out.features.dtype)
         if not bool(keep.any()):
@@ -286,7 +288,7 @@ class ISSF(WeaklySupervisedTAL):
             for batch in loader:
                 if hasattr(batch, "to"):
                     batch = batch.to(device)
-                sb = snippet_batch(batch, self.temporal_offsets)
+                sb = snippet_batch(batch, self.temporal_offsets, self.input_norm)
                 out = self._forward(sb, refine=False)
                 y = labels_of(batch, sb.num_graphs, self.num_classes).to(out.features.dtype)
                 self._update_memory(out, sb, y, int(self.epoch))
@@ -312,7 +314,7 @@ class ISSF(WeaklySupervisedTAL):
         was_training = self.training
         self.eval()
         try:
-            sb = snippet_batch(batch, self.temporal_offsets)
+            sb = snippet_batch(batch, self.temporal_offsets, self.input_norm)
             refine = branch != "base" and self.use_refinement
             if branch == "refined" and not self.use_refinement:
                 raise ValueError("ISSF(use_refinement=False) has no refined branch")

@@ -8,6 +8,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from tagraph.nn.input_norm import InputNorm
 from tagraph.nn.mil import check_finite_cas, labeled_video_mask
 from tagraph.nn.temporal_conv import temporal_edges
 from tagraph.ops import all_finite
@@ -73,6 +74,12 @@ class WeaklySupervisedTAL(torch.nn.Module):
     The batch is a PyG :obj:`Batch` of snippet graphs (:obj:`x`, :obj:`pos`,
     optional :obj:`edge_index` / :obj:`edge_type`, :obj:`y` :obj:`[B, C]`,
     :obj:`video_id`, :obj:`duration`).
+
+    Every model reads its features through :attr:`input_norm`
+    (:class:`~tagraph.nn.InputNorm`, fitted on the training videos by
+    :meth:`fit_input_norm`, which ``tagraph train`` calls before the first
+    step), so the same hyper-parameters serve features of any offset and
+    scale.
     """
 
     detection_config: CASDetectionConfig
@@ -80,10 +87,18 @@ class WeaklySupervisedTAL(torch.nn.Module):
     #: Counts the videos skipped for having no label (over the model's life).
     num_skipped_unlabeled: int
 
-    def __init__(self, detection_config: CASDetectionConfig) -> None:
+    def __init__(self, detection_config: CASDetectionConfig, in_channels: int | None = None,
+                 input_norm: str = "center_scale") -> None:
         super().__init__()
         self.detection_config = detection_config
         self.num_skipped_unlabeled = 0
+        self.input_norm = InputNorm(in_channels if in_channels is not None else 0,
+                                    mode=input_norm if in_channels is not None else "none")
+
+    def fit_input_norm(self, graphs: Any) -> None:
+        r"""Fits :attr:`input_norm` on the features of :obj:`graphs` (an
+        iterable of snippet graphs, or of :obj:`[T, D]` tensors)."""
+        self.input_norm.fit(g if isinstance(g, Tensor) else g.x for g in graphs)
 
     # ----------------------------------------------------------------- helpers
     @staticmethod

@@ -32,6 +32,7 @@ from tagraph.io import VideoAnnotation, atomic_write, save_annotations
 
 __all__ = [
     "SYNTHETIC_SIZES",
+    "SYNTHETIC_VARIANTS",
     "SyntheticFiles",
     "SyntheticTAL",
     "generate_synthetic_tal",
@@ -98,6 +99,29 @@ SYNTHETIC_SIZES: dict[str, dict[str, Any]] = {
     "full": {},
 }
 
+
+#: Named feature geometries: how real feature sets differ from one another
+#: (extractor stride, dimension, sign, scale, noise, class count). Each is a
+#: dict of :data:`DEFAULTS` overrides, combined with a size (the variant wins):
+#: ``SyntheticTAL(root, size={**SYNTHETIC_SIZES["medium"], **SYNTHETIC_VARIANTS["i3d512"]})``
+#: or ``tagraph train --config mil/synthetic --set data.variant=i3d512``.
+#: A method's shipped config is expected to work on every one of them
+#: (``benchmarks/wtal_table.py``).
+SYNTHETIC_VARIANTS: dict[str, dict[str, Any]] = {
+    # I3D-like: 512-d, non-negative (post-ReLU pooled, mean ~0.7), 16-frame stride
+    "i3d512": dict(feature_dim=512, nonnegative="softplus", stride=16, window=16),
+    # sparse non-negative (half the entries 0), 1024-d, half scale
+    "relu1024": dict(feature_dim=1024, nonnegative="relu", feature_scale=0.5, stride=16,
+                     window=16),
+    # signed 2048-d at a 4-frame stride (ActionFormer's THUMOS14 features), 4x the snippets
+    "signed2048s4": dict(feature_dim=2048, nonnegative="none", stride=4, window=16),
+    # I3D-like at 10x the scale and 1.3x the noise
+    "x10noisy": dict(feature_dim=512, nonnegative="softplus", feature_scale=10.0,
+                     noise_scale=1.3, stride=16, window=16),
+    # signed at 0.1x the scale, 10 classes in 6 scene groups
+    "x0.1c10": dict(feature_dim=512, nonnegative="none", feature_scale=0.1, num_classes=10,
+                    group_sizes=(3, 2, 2, 1, 1, 1), stride=16, window=16),
+}
 
 #: Values of the ``nonnegative`` parameter.
 NONNEGATIVE = ("none", "relu", "softplus")

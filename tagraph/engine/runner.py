@@ -107,7 +107,14 @@ def register_method(spec: MethodSpec) -> MethodSpec:
 
 
 def _kw(cfg: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: (tuple(v) if isinstance(v, list) else v) for k, v in cfg.get("model", {}).items()}
+    return {k: (tuple(v) if isinstance(v, list) else v) for k, v in cfg.get("model", {}).items()
+            if k != "detection"}
+
+
+def _build_mil(cfg: Mapping[str, Any], d: int, c: int) -> nn.Module:
+    from tagraph.models import MIL
+
+    return MIL(d, c, **_kw(cfg))
 
 
 def _build_pgcn(cfg: Mapping[str, Any], d: int, c: int) -> nn.Module:
@@ -141,6 +148,7 @@ def _build_issf(cfg: Mapping[str, Any], d: int, c: int) -> nn.Module:
 
 
 register_method(MethodSpec("pgcn", "proposal", _build_pgcn, "full (segments)"))
+register_method(MethodSpec("mil", None, _build_mil, "weak (video labels)"))
 register_method(MethodSpec("grn", "snippet", _build_grn, "weak (video labels)"))
 register_method(MethodSpec("ecm", None, _build_ecm, "weak (video labels)"))
 register_method(MethodSpec("backtal", None, _build_backtal, "background clicks", clicks=True))
@@ -243,11 +251,20 @@ def _open_dataset(cfg: Mapping[str, Any], spec: MethodSpec, subset: str, train: 
     if name == "synthetic":
         size: Any = d.get("size", "small")
         extra = dict(d.get("synthetic", {}))
+        variant = d.get("variant") or ""
+        if variant:
+            from tagraph.data.synthetic import SYNTHETIC_VARIANTS
+
+            if variant not in SYNTHETIC_VARIANTS:
+                raise ValueError(f"data.variant must be one of {sorted(SYNTHETIC_VARIANTS)} "
+                                 f"(or \"\" for none), got {variant!r}")
+            extra = {**SYNTHETIC_VARIANTS[variant], **extra}
         if extra:
             from tagraph.data.synthetic import SYNTHETIC_SIZES
 
-            size = {**SYNTHETIC_SIZES[size], **{k: tuple(v) if isinstance(v, list) else v
-                                                for k, v in extra.items()}}
+            base = SYNTHETIC_SIZES[size] if isinstance(size, str) else size
+            size = {**base, **{k: tuple(v) if isinstance(v, list) else v
+                               for k, v in extra.items()}}
         return SyntheticTAL(root, size=size, seed=int(d.get("data_seed", 0)), subset=subset,
                             **kw)
     if name == "thumos14":
@@ -354,8 +371,24 @@ def load_data(cfg: Mapping[str, Any], *, need_train: bool = True) -> RunData:
 
 # --------------------------------------------------------------------------- model & optim
 def build_model(cfg: Mapping[str, Any], in_channels: int, num_classes: int) -> nn.Module:
-    r"""The config's model (``method`` + ``[model]`` table)."""
-    return _spec(cfg).build(cfg, in_channels, num_classes)
+    r"""The config's model (``method`` + ``[model]`` table). A
+    ``[model.detection]`` table overrides fields of a weakly supervised
+    model's :class:`~tagraph.ops.CASDetectionConfig` (e.g.
+    ``--set model.detection.class_threshold=0.2``)."""
+    model = _spec(cfg).build(cfg, in_channels, num_classes)
+    det = dict(cfg.get("model", {}).get("detection", {}) or {})
+    if det:
+        current = getattr(model, "detection_config", None)
+        if current is None:
+            raise ValueError(f"method '{cfg['method']}' has no [model.detection] settings")
+        fields = {f.name for f in dataclasses.fields(current)}
+        unknown = sorted(set(det) - fields)
+        if unknown:
+            raise ValueError(f"unknown key(s) model.detection.{', '.join(unknown)}; valid: "
+                             f"{', '.join(sorted(fields))}")
+        det = {k: (tuple(v) if isinstance(v, list) else v) for k, v in det.items()}
+        model.detection_config = dataclasses.replace(current, **det)
+    return model
 
 
 def build_optimizer(cfg: Mapping[str, Any], model: nn.Module) -> torch.optim.Optimizer:

@@ -1,9 +1,10 @@
-"""tagraph.models: P-GCN, GRN, ECM, BackTAL, ISSF and baselines."""
+"""tagraph.models: P-GCN, GRN, ECM, BackTAL, ISSF and baselines (MIL, MLP)."""
 
 from tagraph.models.backtal import BackTAL
 from tagraph.models.ecm import ECM
 from tagraph.models.grn import GRN, GRN_DEFAULTS
 from tagraph.models.issf import ISSF
+from tagraph.models.mil import MIL
 from tagraph.models.pgcn import (
     PGCN,
     PGCNBranch,
@@ -12,7 +13,7 @@ from tagraph.models.pgcn import (
     fuse_streams,
     regression_stats,
 )
-from tagraph.models.wtal import WeaklySupervisedTAL, detection_records
+from tagraph.models.wtal import WeaklySupervisedTAL, detection_records, wtal_detection_config
 
 __all__ = [
     "PGCN",
@@ -28,4 +29,6 @@ __all__ = [
     "detection_records",
     "BackTAL",
     "ISSF",
+    "MIL",
+    "wtal_detection_config",
 ]

@@ -19,7 +19,7 @@ __all__ = ["GRN", "GRN_DEFAULTS"]
 
 #: Hyper-parameters the paper leaves open (see :class:`GRN`), at the values the
 #: validation sweep was centred on. The values CHOSEN on validation (a split of
-#: the training videos, never test: ``benchmarks/wtal_table.py --select``,
+#: the training videos, never test: ``benchmarks/grn_ecm_table.py --select``,
 #: results in ``benchmarks/results/grn_selection.md``) are in the configs
 #: ``tagraph/configs/grn/*.toml``: top-k pooling instead of the paper's average
 #: pooling, the rest unchanged (epsilon 0.5 on L2-normalised embeddings, mu 1,
@@ -37,6 +37,7 @@ GRN_DEFAULTS: dict[str, Any] = dict(
     affinity_warmup=100,
     pooling="mean",
     topk_ratio=8,
+    balanced_loss=False,
 )
 
 
@@ -255,7 +256,8 @@ class GRN(WeaklySupervisedTAL):
         for s, a, s_hat in zip(out["s"], out["a"], out["s_hat"]):
             v = self.video_scores(s_hat, b, num_graphs)
             if bool(keep.any()):
-                loss_cls = loss_cls + video_bce_loss(v[keep], y[keep])
+                loss_cls = loss_cls + video_bce_loss(v[keep], y[keep],
+                                                     balanced=bool(self.hp["balanced_loss"]))
             if a is not None and train_aff:
                 target, mask = self.affinity_targets(s.detach(), y, b, out["edge_index"][0])
                 mask = mask & keep[b[out["edge_index"][0][1]]]

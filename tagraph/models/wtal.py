@@ -12,9 +12,15 @@ from tagraph.nn.input_norm import InputNorm
 from tagraph.nn.mil import check_finite_cas, labeled_video_mask
 from tagraph.nn.temporal_conv import temporal_edges
 from tagraph.ops import all_finite
-from tagraph.ops.cas import CASDetectionConfig, CASDetections, cas_to_detections
+from tagraph.ops.cas import (
+    CASDetectionConfig,
+    CASDetections,
+    cas_to_detections,
+    threshold_range,
+)
 
-__all__ = ["WeaklySupervisedTAL", "batch_vectors", "video_ids_of", "detection_records"]
+__all__ = ["WeaklySupervisedTAL", "batch_vectors", "video_ids_of", "detection_records",
+           "wtal_detection_config"]
 
 
 def video_ids_of(batch: Any) -> list[str] | None:
@@ -58,6 +64,27 @@ def detection_records(
     seg = det.segments.tolist()
     return [(v, lab, float(s), float(se[0]), float(se[1]))
             for v, lab, s, se in zip(vids, labels, det.scores.tolist(), seg)]
+
+
+def wtal_detection_config(**overrides: Any) -> CASDetectionConfig:
+    r"""The scale-free CAS :math:`\rightarrow` detections settings of
+    :class:`~tagraph.models.MIL`, :class:`~tagraph.models.ECM` and
+    :class:`~tagraph.models.BackTAL` (each with its own class threshold,
+    chosen on validation; :obj:`overrides` replace fields):
+    classes whose video score is at least 0.1 of the video's best class
+    (and always the best one), the CAS min-max normalised per video and
+    class and thresholded at :math:`0.1, 0.15, \dots, 0.9` of that range,
+    outer-inner contrast with :math:`\lambda = 0.25` plus :math:`0.2\,v_c`,
+    hard NMS at tIoU 0.5. Every threshold is relative to the video's own
+    scores, so a model of another score scale, or features of another
+    offset, scale or dimension, still yields detections."""
+    kw: dict[str, Any] = dict(
+        class_threshold=0.1, class_relative=True, top1_fallback=True,
+        thresholds=threshold_range(0.1, 0.95, 0.05), normalize="minmax", outer_lambda=0.25,
+        gamma=0.2, nms_method="hard", iou_threshold=0.5,
+    )
+    kw.update(overrides)
+    return CASDetectionConfig(**kw)
 
 
 class WeaklySupervisedTAL(torch.nn.Module):

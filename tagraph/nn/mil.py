@@ -111,9 +111,26 @@ def normalized_ce_loss(logits: Tensor, y: Tensor) -> Tensor:
     return -(target * F.log_softmax(logits, dim=-1)).sum(-1).mean()
 
 
-def video_bce_loss(scores: Tensor, y: Tensor, eps: float = 1e-6) -> Tensor:
-    r"""Multi-label binary cross-entropy on video scores in :math:`[0, 1]`."""
-    return F.binary_cross_entropy(scores.clamp(eps, 1.0 - eps), y.to(scores.dtype))
+def video_bce_loss(scores: Tensor, y: Tensor, eps: float = 1e-6,
+                   balanced: bool = False) -> Tensor:
+    r"""Multi-label binary cross-entropy on video scores in :math:`[0, 1]`.
+
+    With :obj:`balanced`, each video's positive and negative classes weigh
+    the same,
+
+    .. math::
+        \frac{1}{B} \sum_i \Big( \frac{1}{|P_i|} \sum_{c \in P_i} -\log v_{ic}
+        + \frac{1}{|N_i|} \sum_{c \in N_i} -\log (1 - v_{ic}) \Big),
+
+    instead of the plain mean over all :math:`B C` entries, in which the
+    :math:`C - |P_i|` negatives of a video outweigh its one or two positives."""
+    y = y.to(scores.dtype)
+    v = scores.clamp(eps, 1.0 - eps)
+    if not balanced:
+        return F.binary_cross_entropy(v, y)
+    pos = (-torch.log(v) * y).sum(-1) / y.sum(-1).clamp(min=1)
+    neg = (-torch.log1p(-v) * (1 - y)).sum(-1) / (1 - y).sum(-1).clamp(min=1)
+    return (pos + neg).mean()
 
 
 def labeled_video_mask(y: Tensor, video_ids: Sequence[str] | None = None) -> Tensor:

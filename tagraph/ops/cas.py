@@ -21,6 +21,7 @@ __all__ = [
     "cas_segments",
     "cas_to_detections",
     "grouped_nms",
+    "segment_minmax",
     "select_classes",
     "threshold_range",
 ]
@@ -65,6 +66,16 @@ class CASDetectionConfig:
         ignore_background (bool): The last CAS / video-score column is a
             background class (BackTAL, ISSF): it is never detected.
             (default: :obj:`False`)
+        class_relative (bool): Compare :math:`v_c / \max_{c'} v_{c'}` (the
+            video's own best class scores 1) with :obj:`class_threshold`
+            instead of :math:`v_c`: a scale-free class selection.
+            (default: :obj:`False`)
+        normalize (str): :obj:`"minmax"` rescales the thresholded activation
+            and the CAS of the contrast score to :math:`[0, 1]` per video and
+            class (:func:`segment_minmax`) before thresholding, so that
+            :obj:`thresholds` are fractions of each video's own range, whatever
+            the model's score scale; :obj:`"none"` thresholds the raw values.
+            (default: :obj:`"none"`)
     """
 
     class_threshold: float = 0.1
@@ -79,8 +90,13 @@ class CASDetectionConfig:
     min_length: int = 1
     max_per_video: int | None = None
     ignore_background: bool = False
+    class_relative: bool = False
+    normalize: str = "none"
 
     def __post_init__(self) -> None:
+        if self.normalize not in ("none", "minmax"):
+            raise ValueError(f"CASDetectionConfig: unknown normalize '{self.normalize}' "
+                             "(none or minmax)")
         if self.nms_method not in ("hard", "gaussian", "linear"):
             raise ValueError(
                 f"CASDetectionConfig: unknown nms_method '{self.nms_method}' "
@@ -108,11 +124,40 @@ def _ptr(batch: Tensor, num_graphs: int) -> Tensor:
     return ptr
 
 
-def select_classes(video_scores: Tensor, threshold: float, top1_fallback: bool = True) -> Tensor:
+def segment_minmax(x: Tensor, batch: Tensor, num_graphs: int | None = None) -> Tensor:
+    r"""Per video and column :math:`(x - m) / (M - m)` with :math:`M, m` the
+    video's max / min of that column (0 where :math:`M = m`): every video's
+    scores span :math:`[0, 1]`, whatever their offset and scale.
+
+    Args:
+        x (torch.Tensor): Scores :obj:`[N, C]`.
+        batch (torch.Tensor): Graph index of each row, :obj:`[N]`.
+        num_graphs (int, optional): :obj:`B`. (default: :obj:`None`)
+    """
+    if num_graphs is None:
+        num_graphs = int(batch.max()) + 1 if batch.numel() else 0
+    c = x.size(1)
+    idx = batch.unsqueeze(-1).expand_as(x)
+    mx = x.new_full((num_graphs, c), float("-inf")).scatter_reduce(0, idx, x, "amax")
+    mn = x.new_full((num_graphs, c), float("inf")).scatter_reduce(0, idx, x, "amin")
+    delta = mx - mn
+    ok = delta > 0
+    out = (x - mn[batch]) / torch.where(ok, delta, torch.ones_like(delta))[batch]
+    return torch.where(ok[batch], out, torch.zeros_like(out))
+
+
+def select_classes(video_scores: Tensor, threshold: float, top1_fallback: bool = True,
+                   relative: bool = False) -> Tensor:
     r"""Boolean :obj:`[B, C]` mask of the classes whose video score is
-    :math:`\geq` :obj:`threshold` (plus each video's best class where none passes,
+    :math:`\geq` :obj:`threshold` (with :obj:`relative`, whose score divided by
+    the video's best score is; plus each video's best class where none passes,
     if :obj:`top1_fallback`)."""
-    keep = video_scores >= threshold
+    v = video_scores
+    if relative and v.numel() > 0:
+        top = v.max(-1, keepdim=True).values
+        v = torch.where(top > 0, v / top.clamp(min=torch.finfo(v.dtype).tiny),
+                        (v >= top).to(v.dtype))
+    keep = v >= threshold
     if top1_fallback and keep.numel() > 0:
         none = ~keep.any(-1)
         best = video_scores.argmax(-1)
@@ -347,10 +392,21 @@ def cas_to_detections(
         extra = [(a[:, :-1] if a.size(1) > 1 else a, t) for a, t in extra]
     num_graphs = video_scores.size(0)
     ptr = _ptr(batch, num_graphs)
-    keep = select_classes(video_scores, config.class_threshold, config.top1_fallback)
+    if config.normalize == "minmax":
+        cas = segment_minmax(cas, batch, num_graphs)
+        act = segment_minmax(act, batch, num_graphs) if act is not None else None
+        extra = [(segment_minmax(a, batch, num_graphs), t) for a, t in extra]
+    keep = select_classes(video_scores, config.class_threshold, config.top1_fallback,
+                          config.class_relative)
     sources = [(cas if act is None else act, config.thresholds), *extra]
     runs = [cas_segments(a, batch, t, keep, config.min_length, num_graphs) for a, t in sources]
     graph, cls, start, end = (torch.cat(parts) for parts in zip(*runs))
+    if config.nms_method == "hard" and graph.numel() > 0:
+        # The same run is often found at several thresholds: one copy suffices for
+        # hard NMS (a copy has tIoU 1 with its twin and the same score), and the
+        # padded per-group NMS is quadratic in the group size.
+        graph, cls, start, end = torch.unique(
+            torch.stack([graph, cls, start, end], 1), dim=0).unbind(1)
     score = _contrast_scores(cas, ptr, graph, cls, start, end, config.outer_lambda)
     score = score + config.gamma * video_scores.to(torch.float64)[graph, cls]
 

@@ -179,3 +179,37 @@ def test_proposal_graphs_of_synthetic(tmp_path):
     y = torch.cat([g.y for g in ds])
     assert 0 < float((y > 0).float().mean()) < 0.5  # foreground and background proposals
     assert int(y.max()) <= ds.num_classes
+
+
+@pytest.mark.parametrize("kind", ["relu", "softplus"])
+def test_nonnegative_and_scaled_features(tmp_path, kind):
+    # The geometry knobs act on the stored features only: same annotations, and
+    # relu / softplus / scale are exact transforms of the signed features.
+    base = generate_synthetic_tal(tmp_path / "a", TINY, seed=1)
+    geo = generate_synthetic_tal(tmp_path / "b", {**TINY, "nonnegative": kind,
+                                                  "feature_scale": 2.5}, seed=1)
+    assert filecmp.cmp(base.annotation_file, geo.annotation_file, shallow=False)
+    name = sorted(p.name for p in base.feature_dir.iterdir())[0]
+    x = np.load(base.feature_dir / name).astype(np.float64)
+    y = np.load(geo.feature_dir / name).astype(np.float64)
+    ref = np.maximum(x, 0) if kind == "relu" else np.logaddexp(0, x)
+    assert (y >= 0).all()
+    np.testing.assert_allclose(y, 2.5 * ref, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="nonnegative"):
+        synthetic_config({"nonnegative": "abs"})
+    with pytest.raises(ValueError, match="feature_scale"):
+        synthetic_config({"feature_scale": 0.0})
+
+
+def test_named_variants_are_valid_configs():
+    from tagraph.data.synthetic import SYNTHETIC_SIZES, SYNTHETIC_VARIANTS
+
+    assert len(SYNTHETIC_VARIANTS) >= 5
+    dims, signs, strides = set(), set(), set()
+    for v in SYNTHETIC_VARIANTS.values():
+        cfg = synthetic_config({**SYNTHETIC_SIZES["small"], **v})
+        dims.add(cfg["feature_dim"])
+        signs.add(cfg["nonnegative"])
+        strides.add(cfg["stride"])
+    assert {512, 1024, 2048} <= dims and {"none", "relu", "softplus"} <= signs
+    assert {4, 16} <= strides

@@ -11,6 +11,7 @@ from tagraph.ops.cas import (
     cas_segments,
     cas_to_detections,
     grouped_nms,
+    select_classes,
     threshold_range,
 )
 
@@ -165,3 +166,56 @@ def test_extra_sources_and_background_column():
                                 batch, pos, bg_cfg)
     for a, b in zip(base, with_bg):
         assert torch.equal(a, b)
+
+
+def test_segment_minmax_matches_loop_and_is_affine_invariant():
+    from tagraph.ops.cas import segment_minmax
+
+    torch.manual_seed(0)
+    batch = torch.tensor([0] * 6 + [1] * 1 + [2] * 4)
+    x = torch.randn(11, 3)
+    x[7:, 1] = 2.5  # a flat column of a video maps to 0
+    out = segment_minmax(x, batch, 3)
+    for b in range(3):
+        sel = batch == b
+        xs = x[sel]
+        lo, hi = xs.min(0).values, xs.max(0).values
+        ref = torch.where(hi > lo, (xs - lo) / (hi - lo).clamp(min=1e-12), torch.zeros_like(xs))
+        assert torch.allclose(out[sel], ref)
+    assert torch.allclose(segment_minmax(7.0 * x - 4.0, batch, 3), out, atol=1e-6)
+
+
+def test_relative_class_selection():
+    v = torch.tensor([[0.2, 0.1, 0.01], [1e-4, 3e-5, 9e-5], [0.0, 0.0, 0.0]])
+    keep = select_classes(v, 0.45, top1_fallback=False, relative=True)
+    assert keep.tolist() == [[True, True, False], [True, False, True], [True, True, True]]
+    # scale-free: the same mask at any positive scale
+    assert torch.equal(select_classes(v * 1e3, 0.45, False, True), keep)
+    # absolute selection loses the weakly scored video without the top-1 fallback
+    assert not select_classes(v, 0.05, top1_fallback=False)[1].any()
+    assert select_classes(v, 0.05, top1_fallback=True)[1].tolist() == [True, False, False]
+
+
+def test_minmax_normalized_detections_are_scale_free():
+    # Thresholds relative to each video's range: the same segments for a CAS of any
+    # offset and positive scale (gamma 0: the score is then scale-free too).
+    torch.manual_seed(1)
+    batch = torch.tensor([0] * 30 + [1] * 17)
+    pos = torch.cat([torch.arange(30), torch.arange(17)]).float() * 0.5 + 0.25
+    cas = torch.randn(47, 4).cumsum(0)
+    video = torch.rand(2, 4)
+    cfg = CASDetectionConfig(normalize="minmax", class_relative=True, class_threshold=0.3,
+                             thresholds=threshold_range(0.1, 0.95, 0.1), gamma=0.0)
+    ref = cas_to_detections(cas, video, batch, pos, cfg)
+    assert ref.scores.numel() > 0 and set(ref.batch.tolist()) == {0, 1}
+    for a, b in ((0.01, 0.3), (100.0, -50.0)):
+        out = cas_to_detections(a * cas + b, video * a, batch, pos, cfg)
+        assert torch.equal(out.batch, ref.batch) and torch.equal(out.labels, ref.labels)
+        assert torch.allclose(out.segments, ref.segments)
+        assert torch.allclose(out.scores, ref.scores, atol=1e-5)
+    # without normalisation, absolute thresholds find nothing on a small-scale CAS
+    raw = CASDetectionConfig(top1_fallback=False, thresholds=(0.5,), class_threshold=0.5)
+    assert cas_to_detections(0.01 * cas.sigmoid(), 0.01 * video, batch, pos,
+                             raw).scores.numel() == 0
+    with pytest.raises(ValueError, match="normalize"):
+        CASDetectionConfig(normalize="zscore")

@@ -110,6 +110,55 @@ def run_one(name: str, variant: str, seed: int, args: dict[str, Any]) -> dict[st
     )
 
 
+#: THUMOS14-sized data of the speed check: 200 training videos of ~400 snippets x 512-d.
+SPEED_SIZE: dict[str, Any] = dict(num_train=200, num_test=50, duration_median=213.0,
+                                  duration_sigma=0.25, duration_min=100.0, duration_max=400.0)
+
+
+def speed_one(name: str, args: dict[str, Any]) -> dict[str, Any]:
+    r"""One training epoch (forward, backward, step over every training video) and
+    inference on the test videos, timed, with the shipped ``thumos14`` config at the
+    budget's width on the ``i3d512`` geometry at :data:`SPEED_SIZE`."""
+    import torch
+
+    torch.set_num_threads(int(args["threads"]))
+    from tagraph.engine.config import apply_overrides, load_config
+    from tagraph.engine.runner import build_model, build_optimizer, load_data, predict, train_loader
+
+    method, ablation = RUNS[name]
+    cfg = load_config(f"{method}/thumos14")
+    cfg["data"].update(dataset="synthetic", root=args["root"], size="full", data_seed=0,
+                       variant="i3d512", max_snippets=0)
+    cfg["data"]["synthetic"] = dict(SPEED_SIZE)
+    cfg = apply_overrides(cfg, [*args["budget"], "train.epochs=1", *ablation])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        data = load_data(cfg)
+        torch.manual_seed(0)
+        model = build_model(cfg, data.in_channels, len(data.classes))
+        model.fit_input_norm(data.train)
+        opt = build_optimizer(cfg, model)
+        model.train()
+        t0 = time.perf_counter()
+        for batch in train_loader(cfg, model, data.train, 0):
+            loss, _ = model.training_step(batch)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        t_epoch = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        predict(cfg, model, data.val, data.classes)
+        t_val = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        predict(cfg, model, data.test, data.classes)
+        t_test = time.perf_counter() - t0
+    snippets = sum(int(g.num_nodes) for g in data.train) / len(data.train)
+    return dict(name=name, train_videos=len(data.train), mean_snippets=snippets,
+                epoch_s=t_epoch, val_s=t_val, train_videos_per_s=len(data.train) / t_epoch,
+                infer_videos_per_s=len(data.test) / t_test,
+                epochs_in_15_min=int(900 // (t_epoch + t_val)))
+
+
 def _key(r: dict[str, Any]) -> tuple:
     return (r["name"], r["variant"], r["seed"], r["epochs"], tuple(r["budget"]))
 
@@ -193,7 +242,21 @@ def main() -> None:
     p.add_argument("--jobs", type=int, default=1, help="parallel runs (processes)")
     p.add_argument("--threads", type=int, default=1, help="torch threads per run")
     p.add_argument("--summarize", action="store_true", help="only print the table of --out")
+    p.add_argument("--speed", action="store_true",
+                   help="time one epoch and inference per method on 200 videos of ~400 "
+                        "snippets x 512-d (i3d512), and the epochs that fit in 15 minutes")
     args = p.parse_args()
+    if args.speed:
+        kw = dict(root=args.root, budget=args.budget, threads=args.threads)
+        print(f"load {os.getloadavg()[0]:.1f}, {args.threads} thread(s)\n")
+        print("| run | mean T | train videos/s | inference videos/s | epoch + validation (s) "
+              "| epochs in 15 min |\n|---|---|---|---|---|---|", flush=True)
+        for n in args.methods:
+            r = speed_one(n, kw)
+            print(f"| {n} | {r['mean_snippets']:.0f} | {r['train_videos_per_s']:.1f} | "
+                  f"{r['infer_videos_per_s']:.1f} | {r['epoch_s']:.0f} + {r['val_s']:.0f} | "
+                  f"{r['epochs_in_15_min']} |", flush=True)
+        return
     out = Path(args.out)
     rows = [json.loads(x) for x in out.read_text().splitlines() if x.strip()] \
         if out.is_file() else []

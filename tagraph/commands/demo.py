@@ -48,7 +48,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                    help="output folder (default: ./tagraph_demo)")
     p.add_argument("--size", choices=sorted(SIZES), default="small",
                    help="dataset size and training length (default: small)")
-    p.add_argument("--weak", choices=["grn", "ecm", "backtal", "issf"], default="ecm",
+    p.add_argument("--weak", choices=["mil", "grn", "ecm", "backtal", "issf"], default="ecm",
                    help="the weakly-supervised method (default: ecm)")
     p.add_argument("--cache", default=None, metavar="DIR",
                    help="where the synthetic data is generated (default: $TAGRAPH_CACHE or "

@@ -262,3 +262,27 @@ def test_train_warns_on_empty_test_predictions(tmp_path, monkeypatch):
     saved = json.loads((tmp_path / "eval_test.json").read_text())
     assert saved["videos_with_predictions"] == 0 and "v0, v1, v2, v3" in saved["warning"]
     assert "WARNING no predictions at all" in (tmp_path / "train.log").read_text()
+
+
+@pytest.mark.parametrize("method", ["mil", "grn", "ecm", "backtal", "issf"])
+def test_weak_methods_fit_input_norm_and_detect_on_every_test_video(tmp_path, method):
+    # Non-negative, offset features (what broke ECM / BackTAL / ISSF on unseen data): one
+    # epoch through the runner fits the input statistics, and every positive test video
+    # gets detections (relative thresholds + the top-1 class fallback).
+    tiny = dict(num_train=8, num_test=4, feature_dim=16, duration_median=30.0,
+                duration_sigma=0.2, duration_min=20.0, duration_max=40.0,
+                nonnegative="softplus", feature_scale=3.0)
+    cfg = load_config(f"{method}/synthetic", [
+        f"data.root={tmp_path / 'data'}", "train.epochs=1", "train.batch_size=4",
+        "model.hidden_channels=16"])
+    cfg["data"]["synthetic"] = tiny
+    if method == "grn":
+        cfg["model"]["embed_channels"] = [16, 8]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        summary = train(cfg, tmp_path / "run", progress=False)
+    ckpt = torch.load(tmp_path / "run" / "best.pt", weights_only=True)
+    mean = ckpt["model"]["input_norm.mean"]
+    assert bool(ckpt["model"]["input_norm.fitted"]) and float(mean.min()) > 0.5  # fitted
+    assert summary["positive_videos"] == 4
+    assert summary["positive_videos_without_predictions"] == 0 and summary["warning"] is None

@@ -1,5 +1,13 @@
-"""Evaluation: ActivityNet-identical detection mAP, proposal average recall."""
+"""Evaluation: ActivityNet-identical detection mAP, proposal average recall, DETAD error
+analysis."""
 
+from tagraph.evaluation.analysis import (
+    CHARACTERISTIC_BINS,
+    ERROR_TYPES,
+    CharacteristicSensitivity,
+    DetectionAnalysis,
+    analyze_detections,
+)
 from tagraph.evaluation.detection import (
     ACTIVITYNET_TIOU,
     THUMOS14_TIOU,
@@ -17,4 +25,9 @@ __all__ = [
     "filter_ambiguous",
     "RecallResult",
     "average_recall",
+    "CHARACTERISTIC_BINS",
+    "ERROR_TYPES",
+    "CharacteristicSensitivity",
+    "DetectionAnalysis",
+    "analyze_detections",
 ]

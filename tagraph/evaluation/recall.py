@@ -20,6 +20,39 @@ from tagraph.io import Detections, load_annotations, load_results
 __all__ = ["RecallResult", "average_recall"]
 
 
+def _rank_in_groups(
+    group: np.ndarray, score: np.ndarray, num_groups: int
+) -> tuple[np.ndarray, np.ndarray]:
+    r"""Rank items by descending score within groups, with the official ActivityNet tie rule.
+
+    Both official evaluators rank with ``np.argsort(scores)[::-1]`` on the scores of one group
+    in file order: ``eval_detection.py`` per class, ``eval_proposal.py`` per video. Ties come out
+    in the order numpy's default sort leaves them, reversed; :func:`detection_map` ranks the
+    same way. Groups of equal size are sorted in one 2-D call (numpy sorts every row with the
+    same routine as a 1-D array, so the order is identical to one call per group).
+
+    Args:
+        group (numpy.ndarray): :obj:`[P]` group id of each item, in :obj:`[0, num_groups)`.
+        score (numpy.ndarray): :obj:`[P]` scores.
+        num_groups (int): Number of groups.
+
+    Returns:
+        (numpy.ndarray, numpy.ndarray): :obj:`[P]` item indices, group after group (ascending
+        id), each group in rank order; :obj:`[num_groups + 1]` group bounds in that array.
+    """
+    by_group = np.argsort(group, kind="stable")  # file order inside a group
+    counts = np.bincount(group, minlength=num_groups)
+    bounds = np.concatenate(([0], np.cumsum(counts)))
+    ranked = np.empty(len(group), dtype=np.int64)
+    for m in np.unique(counts[counts > 0]):
+        (rows,) = np.nonzero(counts == m)
+        pos = bounds[rows][:, None] + np.arange(m)
+        idx = by_group[pos]
+        order = np.argsort(score[idx], axis=1)[:, ::-1]
+        ranked[pos] = np.take_along_axis(idx, order, axis=1)
+    return ranked, bounds
+
+
 @dataclass
 class RecallResult:
     r"""Recall of ground-truth instances by the top proposals of each video.
@@ -70,11 +103,13 @@ def average_recall(
 ) -> RecallResult:
     r"""Average recall at AN proposals per video (AR@AN), class-agnostic.
 
-    Each video's proposals are ranked by descending score (ties keep file order) and cut to the
-    top :math:`n`. A ground-truth instance is recalled at threshold :math:`\theta` when at
-    least one of them has :math:`\mathrm{tIoU} \geq \theta` (no one-to-one matching, as in
-    the ActivityNet proposal evaluator ``eval_proposal.py``); recall is over all instances of
-    the subset, and AR@AN is its mean over thresholds,
+    Each video's proposals are ranked by descending score and cut to the top :math:`n`; ties
+    follow the official ``eval_proposal.py``, ``np.argsort(scores)[::-1]`` on the video's
+    proposals in file order (the rule :func:`~tagraph.evaluation.detection_map` uses per
+    class). A ground-truth instance is recalled at threshold :math:`\theta` when at least one
+    of them has :math:`\mathrm{tIoU} \geq \theta` (no one-to-one matching, as in
+    ``eval_proposal.py``); recall is over all instances of the subset, and AR@AN is its mean
+    over thresholds,
 
     .. math::
         \mathrm{AR@}n = \frac{1}{|\Theta|} \sum_{\theta \in \Theta}
@@ -113,9 +148,8 @@ def average_recall(
     p_vid = _codes(det.video_id, names)
     keep = np.nonzero(p_vid >= 0)[0]
     p_vid, score, seg = p_vid[keep], det.score[keep], det.segment[keep]
-    order = np.lexsort((np.arange(len(score)), -score, p_vid))  # by video, score desc, file
+    order, vstart = _rank_in_groups(p_vid, score, len(vids))  # by video, official rank order
     v_sorted = p_vid[order]
-    vstart = np.searchsorted(v_sorted, np.arange(len(vids) + 1))
     rank = np.arange(len(order)) - vstart[v_sorted]
     top = rank < an.max()
     order, v_sorted, rank = order[top], v_sorted[top], rank[top]

@@ -25,7 +25,7 @@ from tests.engine.helpers import (
 )
 
 REPO = Path(__file__).resolve().parents[2]
-NAMES = ["demo", "train", "evaluate", "predict", "plot", "info"]
+NAMES = ["demo", "train", "evaluate", "analyze", "predict", "plot", "info"]
 
 
 def test_registry_order():

@@ -90,26 +90,3 @@ def reference_detection_map(gt, preds, thresholds, ambiguous=None):
             prec = tp_cum / (tp_cum + fp_cum)
             ap[t, c] = _interpolated_ap(list(prec), list(rec))
     return labels, ap
-
-
-def reference_average_recall(gt, proposals, num_proposals, thresholds):
-    """gt: list of (video, start, end); proposals: list of (video, score, start, end).
-    Top-N proposals per video by descending score (ties: file order); a GT instance is
-    recalled at threshold t if one of them has tIoU >= t. Returns recall [T, N]."""
-    by_video = {}
-    for i, p in enumerate(proposals):
-        by_video.setdefault(p[0], []).append(i)
-    for v in by_video:
-        by_video[v].sort(key=lambda i: (-proposals[i][1], i))
-    recall = np.zeros((len(thresholds), len(num_proposals)))
-    for t, thr in enumerate(thresholds):
-        for n_i, n in enumerate(num_proposals):
-            hits = 0
-            for v, s, e in gt:
-                top = by_video.get(v, [])[:n]
-                for i in top:
-                    if _tiou((proposals[i][2], proposals[i][3]), (s, e)) >= thr:
-                        hits += 1
-                        break
-            recall[t, n_i] = hits / len(gt)
-    return recall

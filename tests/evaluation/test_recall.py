@@ -4,11 +4,33 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tagraph.evaluation import average_recall
+from tagraph.evaluation.recall import _rank_in_groups
 from tagraph.io import Detections
 
-from .reference_impl import reference_average_recall
+from .reference_impl import _tiou
 
 half = st.integers(0, 30).map(lambda x: x / 2)
+
+
+def official_average_recall(gt, proposals, num_proposals, thresholds):
+    """Plain transcription of the official ``eval_proposal.py`` ranking: per video, the
+    proposals in file order sorted by ``np.argsort(score)[::-1]``, cut to the top n; a ground
+    truth instance is recalled at t when one of them has tIoU >= t.
+    gt: (video, start, end); proposals: (video, score, start, end). Returns recall [T, N]."""
+    ranked = {}
+    for v in dict.fromkeys(p[0] for p in proposals):
+        rows = [p for p in proposals if p[0] == v]
+        scores = np.array([p[1] for p in rows], dtype=np.float64)
+        ranked[v] = [rows[i] for i in scores.argsort()[::-1]]
+    recall = np.zeros((len(thresholds), len(num_proposals)))
+    for t, thr in enumerate(thresholds):
+        for n_i, n in enumerate(num_proposals):
+            hits = 0
+            for v, s, e in gt:
+                if any(_tiou((p[2], p[3]), (s, e)) >= thr for p in ranked.get(v, [])[:n]):
+                    hits += 1
+            recall[t, n_i] = hits / len(gt)
+    return recall
 
 
 @settings(max_examples=80, deadline=None)
@@ -32,7 +54,7 @@ def test_average_recall_matches_reference(gt, props, an, thr):
     # the reference walks GT in file order per video; same set of instances
     ordered = [(v, s, e) for v in db for (s, e) in
                [tuple(a["segment"]) for a in db[v]["annotations"]]]
-    ref = reference_average_recall(ordered, prop_rows, an, thr)
+    ref = official_average_recall(ordered, prop_rows, an, thr)
     np.testing.assert_allclose(res.recall, ref, rtol=0, atol=1e-12)
     np.testing.assert_allclose(res.average_recall, ref.mean(axis=0), atol=1e-12)
     assert res.num_gt == len(gt_rows)
@@ -53,3 +75,40 @@ def test_average_recall_hand_computed():
     assert "AR" in str(res)
     with pytest.raises(ValueError, match="num_proposals"):
         average_recall(gt, det, [0])
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_average_recall_ties_like_official(seed):
+    # 2-decimal scores: many ties, also in videos with more than 16 proposals, where numpy's
+    # default sort does not keep (or simply reverse) the file order of equal scores
+    rng = np.random.default_rng(seed)
+    db, gt_rows, prop_rows = {}, [], []
+    for v in range(6):
+        m = int(rng.integers(1, 8))
+        s = np.round(rng.uniform(0, 80, m), 1)
+        e = s + np.round(rng.uniform(1, 15, m), 1)
+        db[f"v{v}"] = {"subset": "test", "annotations": [
+            {"label": "x", "segment": [a, b]} for a, b in zip(s.tolist(), e.tolist())]}
+        gt_rows += [(f"v{v}", a, b) for a, b in zip(s.tolist(), e.tolist())]
+        for _ in range(int(rng.integers(1, 120))):
+            a = round(float(rng.uniform(0, 90)), 1)
+            prop_rows.append((f"v{v}", round(float(rng.random()), 2), a,
+                              round(a + float(rng.uniform(0.5, 15)), 1)))
+    det = Detections.from_records((v, "p", sc, a, b) for v, sc, a, b in prop_rows)
+    an, thr = [1, 3, 10, 40], [0.3, 0.5, 0.7]
+    res = average_recall({"database": db}, det, an, thr)
+    ref = official_average_recall(gt_rows, prop_rows, an, thr)
+    assert res.recall.tolist() == ref.tolist()
+
+
+def test_rank_in_groups_is_official_argsort_per_group():
+    rng = np.random.default_rng(0)
+    sizes = [1, 2, 5, 16, 17, 40, 40, 200, 1000]  # equal sizes share one 2-D argsort call
+    group = rng.permutation(np.repeat(np.arange(len(sizes)), sizes))
+    score = np.round(rng.random(len(group)), 2)
+    ranked, bounds = _rank_in_groups(group, score, len(sizes) + 1)  # last group empty
+    assert bounds.tolist() == [0, *np.cumsum(sizes).tolist(), sum(sizes)]
+    for g in range(len(sizes)):
+        idx = np.flatnonzero(group == g)  # file order
+        official = idx[np.argsort(score[idx])[::-1]]
+        assert ranked[bounds[g]:bounds[g + 1]].tolist() == official.tolist()

@@ -177,9 +177,13 @@ def summarize(rows: list[dict[str, Any]]) -> str:
     by = defaultdict(list)
     for r in rows:
         by[(r["name"], r["variant"])].append(r)
-    lines = ["Test avg mAP (%) over tIoU 0.1:0.7, mean ± std over seeds; last column: mean of "
-             "the variants' means.", "",
-             "| run | " + " | ".join(variants) + " | all variants |",
+    common = [v for v in variants if all(by[(n, v)] for n in names)]
+    seeds = {v: sorted({r["seed"] for n in names for r in by[(n, v)]}) for v in variants}
+    lines = ["Test avg mAP (%) over tIoU 0.1:0.7, mean ± std over seeds (seeds per variant: "
+             + ", ".join(f"{v} {len(seeds[v])}" for v in variants) + "); last column: mean "
+             "of the variants' means over the variants every row has ("
+             + (", ".join(common) or "none") + ").", "",
+             "| run | " + " | ".join(variants) + " | mean |",
              "|---|" + "---|" * (len(variants) + 1)]
     means: dict[tuple[str, str], float] = {}
     for n in names:
@@ -189,11 +193,11 @@ def summarize(rows: list[dict[str, Any]]) -> str:
             cells.append(_pm(vals))
             if vals:
                 means[(n, v)] = statistics.fmean(vals)
-        allv = [means[(n, v)] for v in variants if (n, v) in means]
+        allv = [means[(n, v)] for v in common]
         cells.append(f"{100 * statistics.fmean(allv):.1f}" if allv else "-")
         lines.append(f"| {n} | " + " | ".join(cells) + " |")
     lines += ["", "Against the MIL baseline (per variant, mean over seeds), and each paper's "
-              "direction (mean over variants and seeds):", ""]
+              "direction (mean over the runs both rows have):", ""]
     for n in names:
         if n == "mil":
             continue
@@ -205,9 +209,12 @@ def summarize(rows: list[dict[str, Any]]) -> str:
         lines.append(f"- {n}: >= mil on {len(beats)} of {len(have)} variants"
                      f"{' (not on: ' + ', '.join(miss) + ')' if miss else ''}"
                      f"; positive test videos without any detection, summed over runs: {empty}")
-    for a, b in DIRECTIONS:
-        va = [r["avg"] for v in variants for r in by[(a, v)]]
-        vb = [r["avg"] for v in variants for r in by[(b, v)]]
+    for a, b in DIRECTIONS:  # over the variants and seeds both rows have
+        both = [(v, s) for v in variants for s in seeds[v]
+                if any(r["seed"] == s for r in by[(a, v)])
+                and any(r["seed"] == s for r in by[(b, v)])]
+        va = [r["avg"] for v, s in both for r in by[(a, v)] if r["seed"] == s]
+        vb = [r["avg"] for v, s in both for r in by[(b, v)] if r["seed"] == s]
         if va and vb:
             ma, mb = 100 * statistics.fmean(va), 100 * statistics.fmean(vb)
             lines.append(f"- {a} {ma:.1f} vs {b} {mb:.1f}: "

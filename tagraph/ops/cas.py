@@ -256,9 +256,11 @@ def grouped_nms(
 
     Same results as :func:`tagraph.ops.batched_nms`, but the pairwise tIoU is
     computed only inside groups (padded to :obj:`[G, m, m]` with :obj:`m` the
-    largest group) instead of over all :obj:`N^2` pairs of the batch. Hard NMS
-    is the fixed point of the greedy recursion; soft-NMS runs its :obj:`m`
-    pick-and-decay steps for all groups in parallel.
+    largest group of a size bucket: groups are bucketed by size in powers of
+    4, so one large group does not pad every small one to its size) instead
+    of over all :obj:`N^2` pairs of the batch. Hard NMS is the fixed point of
+    the greedy recursion; soft-NMS runs its :obj:`m` pick-and-decay steps for
+    all groups of a bucket in parallel.
 
     Returns:
         (torch.Tensor, torch.Tensor): Kept indices (by group, then descending
@@ -266,6 +268,38 @@ def grouped_nms(
     """
     if method not in ("hard", "gaussian", "linear"):
         raise ValueError(f"grouped_nms: unknown method '{method}'")
+    n = scores.numel()
+    if n == 0:
+        return torch.empty(0, dtype=torch.long, device=scores.device), scores.new_empty(0)
+    _, gid, counts = torch.unique(groups, return_inverse=True, return_counts=True)
+    bucket = torch.ceil(torch.log2(counts.to(torch.float64)) / 2).to(torch.long)  # 4^b
+    item_bucket = bucket[gid]
+    found = torch.unique(bucket)
+    if found.numel() == 1:
+        return _grouped_nms_padded(segments, scores, gid, iou_threshold, method, sigma,
+                                   score_threshold)
+    parts_idx, parts_score = [], []
+    for b in found.tolist():
+        sel = (item_bucket == b).nonzero().flatten()
+        idx, sc = _grouped_nms_padded(segments[sel], scores[sel], gid[sel], iou_threshold,
+                                      method, sigma, score_threshold)
+        parts_idx.append(sel[idx])
+        parts_score.append(sc)
+    idx, sc = torch.cat(parts_idx), torch.cat(parts_score)
+    # back to "by group, then the group's own order", as one padded call returns them
+    order = torch.sort(gid[idx], stable=True).indices
+    return idx[order], sc[order]
+
+
+def _grouped_nms_padded(
+    segments: Tensor,
+    scores: Tensor,
+    groups: Tensor,
+    iou_threshold: float,
+    method: str,
+    sigma: float,
+    score_threshold: float,
+) -> tuple[Tensor, Tensor]:
     device = scores.device
     n = scores.numel()
     if n == 0:

@@ -109,14 +109,15 @@ class InputNorm(nn.Module):
 
     @torch.no_grad()
     def set_moments(self, mean: Tensor, var: Tensor) -> None:
-        r"""Sets the statistics from a per-channel mean and variance."""
+        r"""Sets the statistics from a per-channel mean and variance (a no-op
+        for :obj:`mode="none"`)."""
+        if self.mode == "none":
+            return
         if mean.numel() != self.in_channels or var.numel() != self.in_channels:
             raise ValueError(f"InputNorm: moments of {mean.numel()} channels for a layer of "
                              f"{self.in_channels}")
         if not (torch.isfinite(mean).all() and torch.isfinite(var).all()):
             raise ValueError("InputNorm: non-finite feature moments")
-        if self.mode == "none":
-            return
         var = var.to(torch.float64).clamp(min=0)
         std = var.sqrt()
         if self.mode == "center_scale":
@@ -133,7 +134,10 @@ class InputNorm(nn.Module):
 
     def fit(self, features: Iterable[Tensor]) -> InputNorm:
         r"""Fits the statistics on an iterable of :obj:`[T_i, D]` feature
-        tensors (e.g. ``(g.x for g in train_graphs)``)."""
+        tensors (e.g. ``(g.x for g in train_graphs)``); with
+        :obj:`mode="none"` the data is not read."""
+        if self.mode == "none":
+            return self
         mean, var, _ = feature_moments(features)
         self.set_moments(mean, var)
         return self

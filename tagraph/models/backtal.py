@@ -296,9 +296,21 @@ class BackTAL(WeaklySupervisedTAL):
         graph = torch.cat([p.batch for p in parts])
         cls = torch.cat([p.labels for p in parts])
         seg = torch.cat([p.segments for p in parts])
-        keep, score = grouped_nms(seg, torch.cat([p.scores for p in parts]),
-                                  graph * self.num_classes + cls, cfg.iou_threshold,
-                                  cfg.nms_method, cfg.sigma, cfg.soft_score_threshold)
+        scores = torch.cat([p.scores for p in parts])
+        if cfg.nms_method == "hard" and cfg.iou_threshold < 1.0 and scores.numel() > 0:
+            # a run found by both sources is the same candidate (same score): hard NMS
+            # keeps one copy either way, and the padded NMS is quadratic in the group size
+            rows = torch.stack([graph.to(torch.float64), cls.to(torch.float64),
+                                seg[:, 0].to(torch.float64), seg[:, 1].to(torch.float64),
+                                scores.to(torch.float64)], 1)
+            _, inv = torch.unique(rows, dim=0, return_inverse=True)
+            pos = torch.arange(inv.numel(), device=inv.device)
+            first = torch.full((int(inv.max()) + 1,), inv.numel(), dtype=torch.long,
+                               device=inv.device).scatter_reduce(0, inv, pos, "amin")
+            graph, cls, seg, scores = graph[first], cls[first], seg[first], scores[first]
+        keep, score = grouped_nms(seg, scores, graph * self.num_classes + cls,
+                                  cfg.iou_threshold, cfg.nms_method, cfg.sigma,
+                                  cfg.soft_score_threshold)
         graph, cls, seg = graph[keep], cls[keep], seg[keep]
         order = torch.sort(score, descending=True, stable=True).indices
         order = order[torch.sort(graph[order], stable=True).indices]

@@ -435,7 +435,8 @@ def cas_to_detections(
     sources = [(cas if act is None else act, config.thresholds), *extra]
     runs = [cas_segments(a, batch, t, keep, config.min_length, num_graphs) for a, t in sources]
     graph, cls, start, end = (torch.cat(parts) for parts in zip(*runs))
-    if config.nms_method == "hard" and graph.numel() > 0:
+    no_nms = config.nms_method == "hard" and config.iou_threshold >= 1.0  # tIoU > 1: none
+    if config.nms_method == "hard" and not no_nms and graph.numel() > 0:
         # The same run is often found at several thresholds: one copy suffices for
         # hard NMS (a copy has tIoU 1 with its twin and the same score), and the
         # padded per-group NMS is quadratic in the group size.
@@ -463,10 +464,13 @@ def cas_to_detections(
         dur = torch.as_tensor(duration, dtype=torch.float64, device=cas.device)[graph]
         seg = torch.minimum(seg, dur[:, None])
 
-    idx, new_scores = grouped_nms(
-        seg, score, graph * cas.size(1) + cls, config.iou_threshold, config.nms_method,
-        config.sigma, config.soft_score_threshold,
-    )
+    if no_nms:
+        idx, new_scores = torch.arange(score.numel(), device=score.device), score
+    else:
+        idx, new_scores = grouped_nms(
+            seg, score, graph * cas.size(1) + cls, config.iou_threshold, config.nms_method,
+            config.sigma, config.soft_score_threshold,
+        )
     graph, cls, seg, score = graph[idx], cls[idx], seg[idx], new_scores
     # Order by video, then descending score; optionally cap per video.
     order = torch.sort(score, descending=True, stable=True).indices

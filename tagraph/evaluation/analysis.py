@@ -23,16 +23,13 @@ from tagraph.evaluation.detection import (
     GroundTruthLike,
     PredictionsLike,
     _codes,
-    _flatten_gt,
-    _ground_truth,
     _group_pairs,
+    _load_inputs,
     _match,
     _official_tiou,
     _thresholds,
-    filter_ambiguous,
 )
 from tagraph.evaluation.recall import _rank_in_groups
-from tagraph.io import Detections, load_results
 
 __all__ = [
     "ERROR_TYPES",
@@ -388,27 +385,8 @@ def analyze_detections(
         raise ValueError(f"fn_min_precision must lie in [0, 1), got {fn_min_precision}")
     preset, bin_spec = _bin_spec(bins)
 
-    gt, taxonomy = _ground_truth(ground_truth, subset)
-    if isinstance(predictions, Detections):
-        det = load_results(predictions)
-    else:
-        det = load_results(predictions, taxonomy=taxonomy)
-    if ambiguous is not None:
-        det = filter_ambiguous(det, ambiguous)
-    labels, vid_names, gt_vid, gt_cls, gt_seg = _flatten_gt(gt)
-    if not labels:
-        raise ValueError("the ground truth has no annotated instance"
-                         + (f" in subset '{subset}'" if subset is not None else ""))
-    p_cls = _codes(det.label, np.asarray(labels, dtype=str))
-    if (p_cls < 0).any():
-        (rows,) = np.nonzero(p_cls < 0)
-        unknown = ~np.isin(det.label[rows], np.asarray(sorted(taxonomy), dtype=str))
-        if unknown.any():
-            row = int(rows[np.argmax(unknown)])
-            raise ValueError(
-                f"<Detections>: video '{det.video_id[row]}' row {row}: label: label "
-                f"{str(det.label[row])!r} is not in the ground-truth taxonomy "
-                f"({len(taxonomy)} classes)")
+    gt, det, labels, vid_names, gt_vid, gt_cls, gt_seg, p_cls = _load_inputs(
+        ground_truth, predictions, subset, ambiguous)
     # as detection_map: predictions of classes without ground truth in the subset are not scored
     keep = p_cls >= 0
     p_cls, score, seg = p_cls[keep], det.score[keep], det.segment[keep]

@@ -239,6 +239,42 @@ def filter_ambiguous(
 # ---------------------------------------------------------------------------------------------
 
 
+def _load_inputs(ground_truth: Any, predictions: Any, subset: str | None, ambiguous: Any
+                 ) -> tuple[dict[str, VideoAnnotation], Detections, list[str], np.ndarray,
+                            np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    r"""Ground truth and predictions as :func:`detection_map` reads them: the
+    subset's ground truth, the predictions (ambiguous intervals filtered), the subset's
+    class labels and video names, the flattened ground truth (video, class code, segment)
+    and each prediction's class code (-1: a taxonomy class without ground truth in the
+    subset). A label outside the taxonomy is an error naming the video and row. Shared by
+    :func:`detection_map` and :func:`~tagraph.evaluation.analyze_detections`."""
+    gt, taxonomy = _ground_truth(ground_truth, subset)
+    if isinstance(predictions, Detections):
+        det = load_results(predictions)  # taxonomy checked below, on class codes (faster)
+    else:
+        det = load_results(predictions, taxonomy=taxonomy)
+    if ambiguous is not None:
+        det = filter_ambiguous(det, ambiguous)
+    labels, vid_names, gt_vid, gt_cls, gt_seg = _flatten_gt(gt)
+    if not labels:
+        raise ValueError(
+            "the ground truth has no annotated instance"
+            + (f" in subset '{subset}'" if subset is not None else "")
+        )
+    p_cls = _codes(det.label, np.asarray(labels, dtype=str))
+    if (p_cls < 0).any():
+        (rows,) = np.nonzero(p_cls < 0)
+        unknown = ~np.isin(det.label[rows], np.asarray(sorted(taxonomy), dtype=str))
+        if unknown.any():
+            row = int(rows[np.argmax(unknown)])
+            raise ValueError(
+                f"<Detections>: video '{det.video_id[row]}' row {row}: label: label "
+                f"{str(det.label[row])!r} is not in the ground-truth taxonomy "
+                f"({len(taxonomy)} classes)"
+            )
+    return gt, det, labels, vid_names, gt_vid, gt_cls, gt_seg, p_cls
+
+
 def detection_map(
     ground_truth: GroundTruthLike,
     predictions: PredictionsLike,
@@ -290,30 +326,8 @@ def detection_map(
         :obj:`.average_mAP`, :obj:`.to_dict()`, a table via :obj:`str()`.
     """
     thr = _thresholds(tiou_thresholds)
-    gt, taxonomy = _ground_truth(ground_truth, subset)
-    if isinstance(predictions, Detections):
-        det = load_results(predictions)  # taxonomy checked below, on class codes (faster)
-    else:
-        det = load_results(predictions, taxonomy=taxonomy)
-    if ambiguous is not None:
-        det = filter_ambiguous(det, ambiguous)
-    labels, vid_names, gt_vid, gt_cls, gt_seg = _flatten_gt(gt)
-    if not labels:
-        raise ValueError(
-            "the ground truth has no annotated instance"
-            + (f" in subset '{subset}'" if subset is not None else "")
-        )
-    p_cls = _codes(det.label, np.asarray(labels, dtype=str))
-    if (p_cls < 0).any():
-        (rows,) = np.nonzero(p_cls < 0)
-        unknown = ~np.isin(det.label[rows], np.asarray(sorted(taxonomy), dtype=str))
-        if unknown.any():
-            row = int(rows[np.argmax(unknown)])
-            raise ValueError(
-                f"<Detections>: video '{det.video_id[row]}' row {row}: label: label "
-                f"{str(det.label[row])!r} is not in the ground-truth taxonomy "
-                f"({len(taxonomy)} classes)"
-            )
+    _, det, labels, vid_names, gt_vid, gt_cls, gt_seg, p_cls = _load_inputs(
+        ground_truth, predictions, subset, ambiguous)
     p_vid = _codes(det.video_id, vid_names)
     ap, num_gt = _average_precision(
         gt_vid, gt_cls, gt_seg, len(vid_names), len(labels),

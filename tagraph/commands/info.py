@@ -24,6 +24,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         description="Print the environment tagraph runs in: versions, which optional packages "
         "are present, which sampler NeighborLoader uses, devices, methods and configs.")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--keys", nargs="?", const="", default=None, metavar="METHOD",
+                   help="list the config keys (type, what they do); with a METHOD also its "
+                   "[model] keys and their defaults")
     p.set_defaults(func=run)
     return p
 
@@ -75,7 +78,47 @@ def collect() -> dict[str, Any]:
     }
 
 
+def config_keys(method: str = "") -> list[tuple[str, str, str]]:
+    """``(key, type, description)`` of every documented config key; with a
+    :obj:`method`, its ``[model]`` and ``[predict]`` keys with their defaults."""
+    from tagraph.engine.schema import SCHEMA, _free_table_keys
+
+    rows = [(k, spec.kind, spec.doc) for k, spec in SCHEMA.items()]
+    if method:
+        from tagraph.engine.runner import METHODS
+
+        if method not in METHODS:
+            raise ValueError(f"unknown method {method!r}; one of {sorted(METHODS)}")
+        for table in ("model", "predict", "data.graph"):
+            found = _free_table_keys({"method": method}, table)
+            if found is None:
+                continue
+            names, defaults = found
+            for n in sorted(names):
+                if f"{table}.{n}" in SCHEMA or n == "detection":
+                    continue
+                d = defaults.get(n, "")
+                rows.append((f"{table}.{n}", type(d).__name__ if n in defaults else "",
+                             f"default {d!r}" if n in defaults else ""))
+    rows.append(("model.detection.*", "", "weakly supervised: fields of CASDetectionConfig"))
+    return rows
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.keys is not None:
+        try:
+            rows = config_keys(args.keys)
+        except ValueError as e:
+            from tagraph.commands._common import fail
+
+            return fail("info", str(e))
+        if args.json:
+            print(json.dumps([{"key": k, "type": t, "doc": d} for k, t, d in rows]))
+            return 0
+        w = max(len(k) for k, _, _ in rows)
+        for k, t, d in rows:
+            print(f"{k:<{w}}  {t:<5}  {d}")
+        return 0
     info = collect()
     if args.json:
         print(json.dumps(info))

@@ -7,10 +7,13 @@ Click file format (JSON, written atomically)::
      ...}
 
 :obj:`time` is in seconds, :obj:`label` a class name or :obj:`"background"`.
-A video may have an empty list.  In memory, clicks are :obj:`(times [K]
-float64, labels [K] int64)` with class indices and :obj:`num_classes` for
-background; on graphs they become snippet indices :obj:`clicks` and
-:obj:`click_labels` (see :func:`clicks_to_snippets`).
+A video may have an empty list. A video's clicks may also be written as
+:obj:`{"background_clicks": [3.2, ...], "action_clicks": [{"time": 11.8,
+"label": "CricketBowling"}]}`, and a folder of such per-video files
+:obj:`<video_id>.json` replaces the single file (see :func:`read_clicks`).
+In memory, clicks are :obj:`(times [K] float64, labels [K] int64)` with
+class indices and :obj:`num_classes` for background; on graphs they become
+snippet indices :obj:`clicks` and :obj:`click_labels` (see :func:`clicks_to_snippets`).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import os
 import zlib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -151,13 +155,74 @@ def clicks_to_snippets(times: np.ndarray, snippet_times: np.ndarray) -> np.ndarr
     return np.where(take_left, left, right).astype(np.int64)
 
 
+def _parse_clicks(items: Any, where: str, index: Mapping[str, int]
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """One video's clicks: a list of :obj:`{"time", "label"}`, or a per-video
+    object with :obj:`"background_clicks"` (times) and / or
+    :obj:`"action_clicks"` (a list of :obj:`{"time", "label"}`)."""
+    if isinstance(items, Mapping) and (set(items) & {"background_clicks", "action_clicks"}):
+        unknown = sorted(set(items) - {"background_clicks", "action_clicks", "video",
+                                       "video_id"})
+        if unknown:
+            raise ValueError(f"{where}: unknown field(s) {unknown}; expected "
+                             "'background_clicks' and / or 'action_clicks'")
+        bg = items.get("background_clicks", [])
+        if not isinstance(bg, list):
+            raise ValueError(f"{where}: field 'background_clicks': expected a list of "
+                             f"times (s), got {type(bg).__name__}")
+        flat = [{"time": t, "label": BACKGROUND} for t in bg]
+        act = items.get("action_clicks", [])
+        if not isinstance(act, list):
+            raise ValueError(f"{where}: field 'action_clicks': expected a list of "
+                             f"{{'time', 'label'}}, got {type(act).__name__}")
+        for i, t in enumerate(bg):
+            if isinstance(t, bool) or not isinstance(t, (int, float)) or not math.isfinite(t):
+                raise ValueError(f"{where}: field 'background_clicks[{i}]': expected a finite "
+                                 f"number of seconds, got {t!r}")
+        items = flat + list(act)
+    if not isinstance(items, list):
+        raise ValueError(f"{where}: expected a list of clicks, got {type(items).__name__}")
+    times = np.empty(len(items), dtype=np.float64)
+    labels = np.empty(len(items), dtype=np.int64)
+    for i, c in enumerate(items):
+        w = f"{where}: clicks[{i}]"
+        if not isinstance(c, Mapping) or "time" not in c or "label" not in c:
+            raise ValueError(f"{w}: expected {{'time': seconds, 'label': name}}, got {c!r}")
+        t = c["time"]
+        if isinstance(t, bool) or not isinstance(t, (int, float)) or not math.isfinite(t):
+            raise ValueError(f"{w}.time: expected a finite number, got {t!r}")
+        if c["label"] not in index:
+            raise ValueError(f"{w}.label: {c['label']!r} is not in the class list "
+                             f"nor '{BACKGROUND}'")
+        times[i], labels[i] = t, index[c["label"]]
+    order = np.argsort(times, kind="stable")
+    return times[order], labels[order]
+
+
+def _read_json(path: Path, what: str) -> Any:
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path}: {what} not found") from None
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path}: invalid or truncated JSON ({e.msg} at line {e.lineno})"
+                         ) from None
+    except UnicodeDecodeError:
+        raise ValueError(f"{path}: not a UTF-8 JSON file") from None
+
+
 def read_clicks(
     path: str | os.PathLike, classes: Sequence[str]
 ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Reads a click file (format in the module docstring).
+    """Reads clicks: one click file (format in the module docstring), or a
+    folder of per-video files :obj:`<video_id>.json`, each
+    :obj:`{"background_clicks": [seconds, ...], "action_clicks": [{"time",
+    "label"}, ...]}` (either key may be missing) or a list of
+    :obj:`{"time", "label"}`.
 
     Args:
-        path (str or Path): The JSON file.
+        path (str or Path): The JSON file or the folder.
         classes (Sequence[str]): Class names; :obj:`"background"` maps to
             :obj:`len(classes)`.
 
@@ -167,39 +232,19 @@ def read_clicks(
     path = Path(path)
     index = {c: i for i, c in enumerate(classes)}
     index[BACKGROUND] = len(classes)
-    try:
-        with open(path, encoding="utf-8") as f:
-            obj = json.load(f)
-    except FileNotFoundError:
-        raise FileNotFoundError(f"{path}: click file not found") from None
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{path}: invalid or truncated JSON ({e.msg} at line {e.lineno})"
-                         ) from None
+    if path.is_dir():
+        files = sorted(path.glob("*.json"))
+        if not files:
+            raise FileNotFoundError(f"{path}: click folder has no <video_id>.json file")
+        return {f.stem: _parse_clicks(_read_json(f, "click file"), f"{f}: video '{f.stem}'",
+                                      index) for f in files}
+    obj = _read_json(path, "click file")
     if isinstance(obj, Mapping) and "clicks" in obj and isinstance(obj["clicks"], Mapping):
         obj = obj["clicks"]
     if not isinstance(obj, Mapping):
         raise ValueError(f"{path}: expected an object {{video_id: [clicks]}}")
-    out = {}
-    for vid, items in obj.items():
-        where = f"{path}: video '{vid}'"
-        if not isinstance(items, list):
-            raise ValueError(f"{where}: expected a list of clicks, got {type(items).__name__}")
-        times = np.empty(len(items), dtype=np.float64)
-        labels = np.empty(len(items), dtype=np.int64)
-        for i, c in enumerate(items):
-            w = f"{where}: clicks[{i}]"
-            if not isinstance(c, Mapping) or "time" not in c or "label" not in c:
-                raise ValueError(f"{w}: expected {{'time': seconds, 'label': name}}, got {c!r}")
-            t = c["time"]
-            if isinstance(t, bool) or not isinstance(t, (int, float)) or not math.isfinite(t):
-                raise ValueError(f"{w}.time: expected a finite number, got {t!r}")
-            if c["label"] not in index:
-                raise ValueError(f"{w}.label: {c['label']!r} is not in the class list "
-                                 f"nor '{BACKGROUND}'")
-            times[i], labels[i] = t, index[c["label"]]
-        order = np.argsort(times, kind="stable")
-        out[str(vid)] = (times[order], labels[order])
-    return out
+    return {str(vid): _parse_clicks(items, f"{path}: video '{vid}'", index)
+            for vid, items in obj.items()}
 
 
 def write_clicks(

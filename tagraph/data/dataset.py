@@ -148,6 +148,16 @@ class TALDataset(InMemoryDataset):
             modality selection (checked). (default: :obj:`None`)
         feature_prefix (str, optional): File-name prefix of the features
             (:obj:`"v_"` for ActionFormer's ActivityNet). (default: :obj:`""`)
+        feature_pattern (str, optional): Feature file name relative to
+            :obj:`feature_dir`, with :obj:`{video}` and optionally
+            :obj:`{stream}` (:obj:`rgb` / :obj:`flow` files), e.g.
+            :obj:`"v_{video}.npy"` or :obj:`"{stream}/{video}.npy"` (see
+            :class:`~tagraph.data.FeatureFolder`). (default: :obj:`None`:
+            search the usual layouts)
+        subset_aliases (dict, optional): Other names of subsets, e.g.
+            :obj:`{"train": "Validation"}`; :obj:`subset` is first matched
+            verbatim (case-insensitive) against the JSON's subsets, the alias
+            only when nothing matches. (default: :obj:`None`)
         max_snippets (int, optional): Resample longer videos to this many
             snippets (see :func:`~tagraph.data.resample_snippets`; times follow).
             (default: :obj:`None`)
@@ -205,6 +215,8 @@ class TALDataset(InMemoryDataset):
         default_fps: float | None = None,
         feature_dim: int | None = None,
         feature_prefix: str = "",
+        feature_pattern: str | None = None,
+        subset_aliases: Mapping[str, str] | None = None,
         max_snippets: int | None = None,
         resample: Literal["uniform", "interpolate"] = "uniform",
         proposals: Any = None,
@@ -243,6 +255,12 @@ class TALDataset(InMemoryDataset):
         self.default_fps = default_fps
         self.feature_dim = feature_dim
         self.feature_prefix = feature_prefix
+        if feature_pattern:
+            from tagraph.data.features import check_feature_pattern
+
+            check_feature_pattern(feature_pattern)
+        self.feature_pattern = feature_pattern or None
+        self.subset_aliases = {str(k).lower(): str(v) for k, v in (subset_aliases or {}).items()}
         self.max_snippets = max_snippets
         self.resample = resample
         self.proposals = proposals
@@ -295,12 +313,18 @@ class TALDataset(InMemoryDataset):
         if self.subset is not None:
             key = self.subset.lower()
             anns = {v: a for v, a in everything.items() if (a.subset or "").lower() == key}
+            alias = self.subset_aliases.get(key)
+            if not anns and alias is not None:
+                anns = {v: a for v, a in everything.items()
+                        if (a.subset or "").lower() == alias.lower()}
             if everything and not anns:
                 present = sorted({str(a.subset) for a in everything.values()})
-                raise ValueError(f"{name}: no video in subset '{self.subset}' "
-                                 f"(subsets: {present})")
+                also = f" nor '{alias}'" if alias is not None else ""
+                raise ValueError(f"{name}: no video in subset '{self.subset}'{also} "
+                                 f"(subsets in the file: {present})")
         index = {c: i for i, c in enumerate(classes)}
-        folder = FeatureFolder(self.feature_dir, self.modality, self.feature_prefix)
+        folder = FeatureFolder(self.feature_dir, self.modality, self.feature_prefix,
+                               self.feature_pattern)
         videos, feature_sigs = [], []
         clipped = []
         for vid, a in anns.items():
@@ -379,6 +403,8 @@ class TALDataset(InMemoryDataset):
             "default_fps": self.default_fps,
             "feature_dim": self.feature_dim,
             "feature_prefix": self.feature_prefix,
+            "feature_pattern": self.feature_pattern,
+            "subset_aliases": sorted(self.subset_aliases.items()),
             "max_snippets": self.max_snippets,
             "resample": self.resample,
             "proposals": describe(self.proposals),
@@ -540,6 +566,12 @@ class TALDataset(InMemoryDataset):
                 raise ValueError(f"{self.clicks}: video '{video.video_id}': no clicks for "
                                  "this video")
             times, labels = clicks[video.video_id]
+            tol = video.window / video.fps  # one snippet
+            bad = np.flatnonzero((times < -tol) | (times > video.duration + tol))
+            if len(bad):
+                raise ValueError(f"{self.clicks}: video '{video.video_id}': field 'clicks': "
+                                 f"time {float(times[bad[0]]):g} s is outside the video "
+                                 f"[0, {video.duration:g}] s")
             data.clicks = torch.from_numpy(clicks_to_snippets(times, pos.numpy())) if len(pos) \
                 else torch.zeros(0, dtype=torch.long)
             data.click_labels = torch.from_numpy(np.asarray(labels, dtype=np.int64))
@@ -599,7 +631,7 @@ class THUMOS14(TALDataset):
         kwargs.setdefault("feature_dir", root / "i3d_features")
         kwargs.setdefault("stride", 4.0)
         kwargs.setdefault("window", 16.0)
-        subset = _THUMOS_SUBSETS.get(subset.lower(), subset)
+        kwargs.setdefault("subset_aliases", _THUMOS_SUBSETS)
         super().__init__(root, subset=subset, **kwargs)
 
 
@@ -623,5 +655,5 @@ class ActivityNet13(TALDataset):
         kwargs.setdefault("stride", 16.0)
         kwargs.setdefault("window", 16.0)
         kwargs.setdefault("default_fps", 25.0)
-        subset = _ANET_SUBSETS.get(subset.lower(), subset)
+        kwargs.setdefault("subset_aliases", _ANET_SUBSETS)
         super().__init__(root, subset=subset, **kwargs)

@@ -12,6 +12,11 @@ each video; :obj:`.npy` before :obj:`.pt`):
 3. :obj:`root/<video_id>_rgb.npy` and :obj:`root/<video_id>_flow.npy`:
    the same with suffixes.
 
+A :obj:`pattern` (e.g. :obj:`"v_{video}.npy"`, :obj:`"{video}_{stream}.npy"`,
+:obj:`"{stream}/{video}.npy"`) names the files instead of the search above:
+:obj:`{video}` is the video id, :obj:`{stream}` (for one file per stream)
+:obj:`rgb` or :obj:`flow`.
+
 A :obj:`.pt` file holds a tensor (or a dict with a single tensor value).
 Modality :obj:`"rgb"` keeps the first half of a concatenated array (or reads
 only the RGB file), :obj:`"flow"` the second half, :obj:`"both"` everything.
@@ -38,6 +43,7 @@ __all__ = [
     "select_modality",
     "resample_snippets",
     "file_signature",
+    "check_feature_pattern",
 ]
 
 Modality = Literal["rgb", "flow", "both"]
@@ -105,17 +111,25 @@ class FeatureFolder:
         prefix (str, optional): Prepended to the video id in file names (the
             ActionFormer ActivityNet features are :obj:`v_<id>.npy`).
             (default: :obj:`""`)
+        pattern (str, optional): File name relative to :obj:`root` with
+            :obj:`{video}` and optionally :obj:`{stream}` (:obj:`rgb` /
+            :obj:`flow`, one file per stream), e.g. :obj:`"v_{video}.npy"` or
+            :obj:`"{stream}/{video}.npy"`. (default: :obj:`None`: search the
+            layouts of :mod:`tagraph.data.features`)
     """
 
     def __init__(self, root: str | os.PathLike, modality: Modality = "both",
-                 prefix: str = "") -> None:
+                 prefix: str = "", pattern: str | None = None) -> None:
         self.root = Path(root)
         self.modality = _check_modality(modality)
         self.prefix = prefix
+        self.pattern = check_feature_pattern(pattern) if pattern else None
 
     def files(self, video_id: str) -> tuple[str, list[Path]]:
         """:obj:`(layout, paths)` for a video; :obj:`layout` is :obj:`"joint"`
         (one concatenated array) or :obj:`"split"` (:obj:`[rgb, flow]` files)."""
+        if self.pattern is not None:
+            return self._pattern_files(video_id)
         name = self.prefix + video_id
         for ext in _EXTS:
             p = self.root / f"{name}{ext}"
@@ -142,6 +156,24 @@ class FeatureFolder:
             f"(looked for {name}.npy/.pt, rgb/{name}.npy + flow/{name}.npy, "
             f"{name}_rgb.npy + {name}_flow.npy)"
         )
+
+    def _pattern_files(self, video_id: str) -> tuple[str, list[Path]]:
+        pattern = str(self.pattern)
+        if "{stream}" not in pattern:
+            p = self.root / pattern.format(video=self.prefix + video_id)
+            if not p.is_file():
+                raise FileNotFoundError(f"{p}: video '{video_id}': feature file not found "
+                                        f"(data.feature_pattern '{pattern}')")
+            return "joint", [p]
+        streams = {"rgb": ["rgb"], "flow": ["flow"], "both": ["rgb", "flow"]}[self.modality]
+        paths = [self.root / pattern.format(video=self.prefix + video_id, stream=s)
+                 for s in streams]
+        for p in paths:
+            if not p.is_file():
+                raise FileNotFoundError(f"{p}: video '{video_id}': feature file not found "
+                                        f"(data.feature_pattern '{pattern}', modality "
+                                        f"'{self.modality}')")
+        return "split", paths
 
     def signature(self, video_ids: Iterable[str]) -> str:
         """Hash of every feature file's path, size and mtime (for cache keys)."""
@@ -173,7 +205,28 @@ class FeatureFolder:
 
     def __repr__(self) -> str:
         return (f"{self.__class__.__name__}({str(self.root)!r}, modality={self.modality!r}, "
-                f"prefix={self.prefix!r})")
+                f"prefix={self.prefix!r}, pattern={self.pattern!r})")
+
+
+def check_feature_pattern(pattern: str) -> str:
+    r"""Returns :obj:`pattern` if it is a valid feature file pattern (it names
+    :obj:`{video}`, and no field other than :obj:`{video}` / :obj:`{stream}`),
+    else raises :class:`ValueError`."""
+    import string
+
+    try:
+        fields = {f for _, f, _, _ in string.Formatter().parse(pattern) if f is not None}
+    except ValueError as e:
+        raise ValueError(f"feature pattern {pattern!r} is not a valid format string: {e}"
+                         ) from None
+    if "video" not in fields:
+        raise ValueError(f"feature pattern {pattern!r} must contain '{{video}}', e.g. "
+                         "'{video}.npy', 'v_{video}.npy' or '{stream}/{video}.npy'")
+    bad = sorted(fields - {"video", "stream"})
+    if bad:
+        raise ValueError(f"feature pattern {pattern!r}: unknown field(s) {bad}; use "
+                         "'{video}' and optionally '{stream}' (rgb / flow)")
+    return pattern
 
 
 def resample_snippets(

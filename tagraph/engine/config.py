@@ -64,31 +64,59 @@ def _resolve(name_or_path: str | Path) -> Path:
     raise ConfigError(f"unknown config '{name_or_path}': not a file, and not one of: {names}")
 
 
-def load_config(name_or_path: str | Path, overrides: Iterable[str] = ()) -> dict[str, Any]:
+def load_config(name_or_path: str | Path, overrides: Iterable[str] = (), *,
+                validate: bool = True) -> dict[str, Any]:
     """Loads a config by shipped name or path and applies ``key=value`` overrides.
 
     A config may name another one to start from with a top-level
     ``base = "<method>/<dataset>"`` (or a path relative to it); its own keys
-    replace the base's, table by table.
+    replace the base's, table by table. Every key is then checked against
+    the documented ones (:func:`tagraph.engine.schema.validate_config`): an
+    unknown key or a value of the wrong type or range is an error naming the
+    file (or ``--set``) and the key.
 
     Args:
         name_or_path (str or Path): A shipped name such as ``"pgcn/thumos14"`` or a path.
         overrides (Iterable[str], optional): Dotted ``key=value`` strings.
+        validate (bool, optional): Check keys and values. (default: :obj:`True`)
 
     Returns:
         dict: The resolved config.
     """
-    path = _resolve(name_or_path)
+    cfg, origins = _load_file(_resolve(name_or_path))
+    overrides = list(overrides)
+    cfg = apply_overrides(cfg, overrides)
+    for item in overrides:
+        key = item.split("=", 1)[0].strip()
+        origins[key] = f"--set {item}"
+    if validate:
+        from tagraph.engine.schema import validate_config
+
+        validate_config(cfg, str(_resolve(name_or_path)), origins)
+    return cfg
+
+
+def _load_file(path: Path, seen: tuple[Path, ...] = ()) -> tuple[dict[str, Any], dict[str, str]]:
+    """A config file (its ``base`` merged under it) and the file each key came from."""
+    if path.resolve() in seen:
+        raise ConfigError(f"config file '{path}': 'base' chain loops back to it")
     try:
         with open(path, "rb") as f:
             cfg = tomllib.load(f)
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"config file '{path}' is not valid TOML: {e}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"config file '{path}' is not UTF-8 text") from None
     base = cfg.pop("base", None)
-    if base is not None:
-        base_path = path.parent / base if str(base).endswith(".toml") else base
-        cfg = _merge(load_config(base_path), cfg)
-    return apply_overrides(cfg, overrides)
+    origins = {k: str(path) for k in flatten(cfg)}
+    if base is None:
+        return cfg, origins
+    if not isinstance(base, str):
+        raise ConfigError(f"{path}: config key 'base' must be a config name or path, got "
+                          f"{base!r}")
+    base_path = _resolve(path.parent / base if base.endswith(".toml") else base)
+    base_cfg, base_origins = _load_file(base_path, (*seen, path.resolve()))
+    return _merge(base_cfg, cfg), {**base_origins, **origins}
 
 
 def _merge(base: dict, top: Mapping) -> dict:
@@ -123,10 +151,17 @@ def flatten(cfg: Mapping, prefix: str = "") -> dict[str, Any]:
 def apply_overrides(cfg: Mapping, overrides: Iterable[str]) -> dict[str, Any]:
     """Returns a copy of ``cfg`` with dotted ``key=value`` overrides applied.
 
+    A key the config does not carry is added when it is documented for the
+    config's method (:func:`tagraph.engine.schema.known_key`), e.g.
+    ``data.crop_snippets=64`` or ``model.detection.class_threshold=0.2``.
+
     Raises:
-        ConfigError: When an override is malformed or names a key the config
-            does not have (the message lists the valid keys).
+        ConfigError: When an override is malformed or names a key that is
+            neither in the config nor documented (with a did-you-mean and the
+            list of valid keys).
     """
+    from tagraph.engine.schema import SCHEMA, key_default, known_key, suggest
+
     out = copy.deepcopy(dict(cfg))
     for item in overrides:
         if "=" not in item:
@@ -134,13 +169,38 @@ def apply_overrides(cfg: Mapping, overrides: Iterable[str]) -> dict[str, Any]:
         key, text = item.split("=", 1)
         key = key.strip()
         parts = key.split(".")
+        if not all(parts):
+            raise ConfigError(f"override '{item}': '{key}' is not a dotted key")
         node: Any = out
-        for i, part in enumerate(parts):
-            if not isinstance(node, dict) or part not in node:
-                valid = ", ".join(sorted(flatten(out)))
-                raise ConfigError(f"unknown config key '{key}'; valid keys: {valid}")
-            if i < len(parts) - 1:
-                node = node[part]
+        present = True
+        for part in parts[:-1]:
+            if not isinstance(node, dict) or not isinstance(node.get(part, {}), dict):
+                present = False
+                break
+            if part not in node:
+                present = False
+                break
+            node = node[part]
+        present = present and isinstance(node, dict) and parts[-1] in node
+        if not present:
+            if not known_key(out, key):
+                valid = sorted(set(flatten(out)) | set(SCHEMA))
+                raise ConfigError(f"unknown config key '{key}'{suggest(key, valid)}; valid "
+                                  f"keys: {', '.join(valid)}")
+            node = out
+            for part in parts[:-1]:
+                if not isinstance(node.get(part, {}), dict):
+                    raise ConfigError(f"'{'.'.join(parts[:-1])}' is not a table")
+                node = node.setdefault(part, {})
+            spec = SCHEMA.get(key)
+            kind = spec.kind if spec is not None else None
+            default = key_default(out, key)
+            value = _parse_value(text.strip())
+            if (kind == "float" or isinstance(default, float)) and isinstance(value, int) \
+                    and not isinstance(value, bool):
+                value = float(value)
+            node[parts[-1]] = value
+            continue
         old = node[parts[-1]]
         if isinstance(old, dict):
             raise ConfigError(f"'{key}' is a table; set one of its keys instead")
@@ -151,7 +211,7 @@ def apply_overrides(cfg: Mapping, overrides: Iterable[str]) -> dict[str, Any]:
             isinstance(old, (list, str)) or isinstance(value, str) and isinstance(old, str)
         ):
             raise ConfigError(
-                f"config key '{key}' expects {type(old).__name__}, got {value!r}"
+                f"--set {item}: config key '{key}' expects {type(old).__name__}, got {value!r}"
             )
         node[parts[-1]] = value
     return out

@@ -88,6 +88,9 @@ class MethodSpec:
             from the config's ``[model]`` table.
         supervision (str): What it trains from (for messages).
         clicks (bool): Whether the training set carries clicks.
+        model_class (type or str, optional): The model class (or its name in
+            :mod:`tagraph.models`) whose constructor arguments are the valid
+            ``[model]`` keys; :obj:`None` skips that check.
     """
 
     name: str
@@ -95,6 +98,7 @@ class MethodSpec:
     build: Callable[[Mapping[str, Any], int, int], nn.Module]
     supervision: str
     clicks: bool = False
+    model_class: type | str | None = None
 
 
 METHODS: dict[str, MethodSpec] = {}
@@ -147,12 +151,18 @@ def _build_issf(cfg: Mapping[str, Any], d: int, c: int) -> nn.Module:
     return ISSF(d, c, **_kw(cfg))
 
 
-register_method(MethodSpec("pgcn", "proposal", _build_pgcn, "full (segments)"))
-register_method(MethodSpec("mil", None, _build_mil, "weak (video labels)"))
-register_method(MethodSpec("grn", "snippet", _build_grn, "weak (video labels)"))
-register_method(MethodSpec("ecm", None, _build_ecm, "weak (video labels)"))
-register_method(MethodSpec("backtal", None, _build_backtal, "background clicks", clicks=True))
-register_method(MethodSpec("issf", None, _build_issf, "weak (video labels)"))
+register_method(MethodSpec("pgcn", "proposal", _build_pgcn, "full (segments)",
+                            model_class="PGCN"))
+register_method(MethodSpec("mil", None, _build_mil, "weak (video labels)",
+                            model_class="MIL"))
+register_method(MethodSpec("grn", "snippet", _build_grn, "weak (video labels)",
+                            model_class="GRN"))
+register_method(MethodSpec("ecm", None, _build_ecm, "weak (video labels)",
+                            model_class="ECM"))
+register_method(MethodSpec("backtal", None, _build_backtal, "background clicks", clicks=True,
+                            model_class="BackTAL"))
+register_method(MethodSpec("issf", None, _build_issf, "weak (video labels)",
+                            model_class="ISSF"))
 
 
 def _spec(cfg: Mapping[str, Any]) -> MethodSpec:
@@ -225,7 +235,7 @@ def _opt(v: Any) -> Any:
 
 
 def _open_dataset(cfg: Mapping[str, Any], spec: MethodSpec, subset: str, train: bool):
-    from tagraph.data import THUMOS14, ActivityNet13, SyntheticTAL, WTALCThumos14
+    from tagraph.data import SyntheticTAL, WTALCThumos14
 
     d = cfg["data"]
     name = d["dataset"]
@@ -242,12 +252,6 @@ def _open_dataset(cfg: Mapping[str, Any], spec: MethodSpec, subset: str, train: 
         # SSN / P-GCN: ground-truth boxes are extra foreground training nodes
         # (removed again from the validation videos' graphs, see load_data)
         kw["graph_kwargs"]["add_gt"] = True
-    if spec.graph == "proposal" and name != "synthetic":
-        key = "proposals_train" if train else "proposals_test"
-        if not d.get(key):
-            raise ValueError(f"method '{spec.name}' on '{name}' needs data.{key} (an SSN "
-                             "proposal list, a BSN/BMN csv folder)")
-        kw["proposals"] = Path(os.path.expanduser(d[key]))
     if name == "synthetic":
         size: Any = d.get("size", "small")
         extra = dict(d.get("synthetic", {}))
@@ -267,19 +271,48 @@ def _open_dataset(cfg: Mapping[str, Any], spec: MethodSpec, subset: str, train: 
                                for k, v in extra.items()}}
         return SyntheticTAL(root, size=size, seed=int(d.get("data_seed", 0)), subset=subset,
                             **kw)
-    if name == "thumos14":
-        _require(name, root, [root / "annotations" / "thumos14.json", root / "i3d_features"])
-        return THUMOS14(root, subset=subset, **kw)
-    if name == "activitynet13":
-        _require(name, root, [root / "annotations" / "anet1.3_i3d_filtered.json",
-                              root / "i3d_features"])
-        return ActivityNet13(root, subset=subset, **kw)
     if name == "wtalc_thumos14":
         _require(name, root, [root / "Thumos14reduced-I3D-JOINTFeatures.npy",
                               root / "Thumos14reduced-Annotations"])
         return WTALCThumos14(root, subset=subset, **kw)
-    raise ValueError(f"data.dataset must be one of synthetic, thumos14, activitynet13, "
-                     f"wtalc_thumos14; got {name!r}")
+    from tagraph.data import TALDataset
+    from tagraph.engine.data_config import JSON_DATASETS, data_layout
+
+    if name not in JSON_DATASETS:
+        raise ValueError(f"data.dataset must be one of synthetic, {', '.join(JSON_DATASETS)}, "
+                         f"wtalc_thumos14; got {name!r}")
+    layout = data_layout(d)
+    _require_layout(name, layout)
+    if spec.graph == "proposal":
+        key = "proposals_train" if train else "proposals_test"
+        if layout.proposals.get(key) is None:
+            raise ValueError(f"method '{spec.name}' on '{name}' needs data.{key} (an SSN "
+                             "proposal list, a BSN/BMN csv folder)")
+        kw["proposals"] = layout.proposals[key]
+    if spec.clicks and train and layout.clicks is not None:
+        kw["clicks"] = layout.clicks
+    return TALDataset(root, subset=subset, **layout.dataset_kwargs(), **kw)
+
+
+def _require_layout(name: str, layout: Any) -> None:
+    missing = [p for p in (layout.annotations, layout.features) if not p.exists()]
+    if not missing:
+        return
+    if name in _WHERE:
+        what, _, readme = _WHERE[name]
+        head = [f"dataset '{name}' not found: '{missing[0]}' does not exist.",
+                f"Get it from: {what}."]
+    else:
+        head = [f"dataset '{name}': '{missing[0]}' does not exist."]
+        readme = "datasets/README.md"
+    pattern = layout.feature_pattern or "<video_id>.npy"
+    lines = head + [
+        "Expected layout (set each with --set data.KEY=...):",
+        f"  data.annotations = {layout.annotations}   (ActivityNet-style JSON)",
+        f"  data.features    = {layout.features}   (files {pattern}, [T, D] each)",
+        f"Details: {readme} in the tagraph repository; check a folder with "
+        "'tagraph data check --config ... --set data.root=/path'."]
+    raise DatasetNotFoundError("\n".join(lines))
 
 
 def _ground_truth(ds: Any) -> dict[str, VideoAnnotation]:

@@ -159,6 +159,9 @@ class GRN(WeaklySupervisedTAL):
             and :obj:`solver` of the regulariser.
     """
 
+    #: Keyword hyper-parameters and their defaults (valid ``[model]`` config keys).
+    HYPERPARAMETERS = GRN_DEFAULTS
+
     def __init__(
         self,
         in_channels: int,

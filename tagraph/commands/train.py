@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import warnings
 from typing import Any
@@ -17,11 +16,20 @@ examples:
   tagraph train --config runs/grn/config.toml --out runs/grn --resume
   torchrun --nproc_per_node=2 -m tagraph train --config ecm/thumos14 --out runs/ecm
 
+  tagraph train --config ecm/thumos14 --set data.root=/data/my_thumos \
+      --set data.features=features --set data.feature_stride=16 --set data.clicks=clicks
+
 CONFIG is a shipped name (tagraph/configs/<method>/<dataset>.toml; list them with
-'tagraph info') or a path to a TOML file. The resolved config is saved as OUT/config.toml.
-Writes OUT/{last,best}.pt (best on a validation split of the training videos),
-metrics.jsonl, train.log, results_test.json and eval_test.json. Ends with a WARNING line on
-stderr when the test predictions are empty or miss most test videos with ground truth.
+'tagraph info') or a path to a TOML file, which may start from a shipped one with
+base = "ecm/thumos14". Every key can be --set, whether or not the file has it; 'tagraph
+info --keys [METHOD]' lists them. An unknown key or a bad value is an error.
+
+Before writing anything, train checks the output folder (a non-empty OUT needs --resume or
+--overwrite) and the data (the checks of 'tagraph data check'). Then it writes
+OUT/config.toml, train.log, {last,best}.pt (best on a validation split of the training
+videos), metrics.jsonl, results_test.json and eval_test.json, prints one line per epoch and
+the test mAP table, and ends with a WARNING line on stderr when the test predictions are
+empty or miss most test videos with ground truth.
 """
 
 
@@ -39,6 +47,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                    help="output folder (default: runs/<method>_<dataset>)")
     p.add_argument("--resume", action="store_true",
                    help="continue from OUT/last.pt (model, optimizer, scheduler, RNG, epoch)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace the files of an earlier run in OUT (default: refuse a "
+                   "non-empty OUT)")
     p.add_argument("--device", default="auto",
                    help="'auto' (CUDA when available), 'cpu', 'cuda', 'cuda:1' (default: auto)")
     p.add_argument("--no-test", action="store_true", help="skip the final test evaluation")
@@ -51,20 +62,47 @@ def run(args: argparse.Namespace) -> int:
     def go() -> int:
         from tagraph.engine.config import load_config
         from tagraph.engine.distributed import is_main_process
-        from tagraph.engine.runner import EmptyPredictionsWarning, train
+        from tagraph.engine.runner import DataCheckWarning, EmptyPredictionsWarning, train
 
         cfg = load_config(args.config, args.overrides)
         out = args.out or f"runs/{cfg['method']}_{cfg['data']['dataset']}"
-        with warnings.catch_warnings():
+        main = is_main_process()
+        write = print
+        if not args.quiet:
+            try:
+                from tqdm.auto import tqdm
+
+                write = tqdm.write
+            except ImportError:  # pragma: no cover
+                pass
+        with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("ignore", EmptyPredictionsWarning)  # one line at the end
-            summary = train(cfg, out, resume=args.resume, device=args.device,
-                            progress=not args.quiet, test=not args.no_test)
-        if is_main_process():
-            short = {k: v for k, v in summary.items() if k != "history"}
-            print(json.dumps(short, indent=1))
-            print(f"outputs in {out}")
-            if summary.get("warning"):
-                print(f"WARNING: {summary['warning']}", file=sys.stderr)
+            warnings.simplefilter("always", DataCheckWarning)
+            summary = train(cfg, out, resume=args.resume, overwrite=args.overwrite,
+                            device=args.device, progress=not args.quiet,
+                            test=not args.no_test, console=write if main else None)
+        for w in caught:
+            if issubclass(w.category, DataCheckWarning):
+                print(f"WARNING: {w.message}", file=sys.stderr)
+            else:
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        if not main:
+            return 0
+        print(f"{cfg['method']} on {cfg['data']['dataset']}: {summary['train_videos']} train / "
+              f"{summary['val_videos']} validation / {summary['test_videos']} test videos, "
+              f"{summary['classes']} classes, D = {summary['in_channels']}; best epoch "
+              f"{summary['best_epoch']} (validation mAP {100 * (summary['val_mAP'] or 0):.2f})")
+        result = summary.get("result")
+        if result is not None:
+            print(f"test: {summary['predictions']} predictions; predictions for "
+                  f"{result.num_positive_videos_with_predictions} of "
+                  f"{result.num_positive_videos} ground-truth videos")
+            print(result.table())
+        print("files written:")
+        for f in summary.get("files", []):
+            print(f"  {f}")
+        if summary.get("warning"):
+            print(f"WARNING: {summary['warning']}", file=sys.stderr)
         return 0
 
     return run_guarded("train", go)

@@ -253,24 +253,8 @@ def _open_dataset(cfg: Mapping[str, Any], spec: MethodSpec, subset: str, train: 
         # (removed again from the validation videos' graphs, see load_data)
         kw["graph_kwargs"]["add_gt"] = True
     if name == "synthetic":
-        size: Any = d.get("size", "small")
-        extra = dict(d.get("synthetic", {}))
-        variant = d.get("variant") or ""
-        if variant:
-            from tagraph.data.synthetic import SYNTHETIC_VARIANTS
-
-            if variant not in SYNTHETIC_VARIANTS:
-                raise ValueError(f"data.variant must be one of {sorted(SYNTHETIC_VARIANTS)} "
-                                 f"(or \"\" for none), got {variant!r}")
-            extra = {**SYNTHETIC_VARIANTS[variant], **extra}
-        if extra:
-            from tagraph.data.synthetic import SYNTHETIC_SIZES
-
-            base = SYNTHETIC_SIZES[size] if isinstance(size, str) else size
-            size = {**base, **{k: tuple(v) if isinstance(v, list) else v
-                               for k, v in extra.items()}}
-        return SyntheticTAL(root, size=size, seed=int(d.get("data_seed", 0)), subset=subset,
-                            **kw)
+        return SyntheticTAL(root, size=synthetic_size(d), seed=int(d.get("data_seed", 0)),
+                            subset=subset, **kw)
     if name == "wtalc_thumos14":
         _require(name, root, [root / "Thumos14reduced-I3D-JOINTFeatures.npy",
                               root / "Thumos14reduced-Annotations"])
@@ -292,6 +276,28 @@ def _open_dataset(cfg: Mapping[str, Any], spec: MethodSpec, subset: str, train: 
     if spec.clicks and train and layout.clicks is not None:
         kw["clicks"] = layout.clicks
     return TALDataset(root, subset=subset, **layout.dataset_kwargs(), **kw)
+
+
+def synthetic_size(d: Mapping[str, Any]) -> Any:
+    r"""The :class:`~tagraph.data.SyntheticTAL` size of a ``[data]`` table:
+    ``size`` with the ``variant``'s and ``[data.synthetic]``'s fields over it."""
+    size: Any = d.get("size", "small")
+    extra = dict(d.get("synthetic", {}))
+    variant = d.get("variant") or ""
+    if variant:
+        from tagraph.data.synthetic import SYNTHETIC_VARIANTS
+
+        if variant not in SYNTHETIC_VARIANTS:
+            raise ValueError(f"data.variant must be one of {sorted(SYNTHETIC_VARIANTS)} "
+                             f"(or \"\" for none), got {variant!r}")
+        extra = {**SYNTHETIC_VARIANTS[variant], **extra}
+    if extra:
+        from tagraph.data.synthetic import SYNTHETIC_SIZES
+
+        base = SYNTHETIC_SIZES[size] if isinstance(size, str) else size
+        size = {**base, **{k: tuple(v) if isinstance(v, list) else v
+                           for k, v in extra.items()}}
+    return size
 
 
 def _require_layout(name: str, layout: Any) -> None:
@@ -361,10 +367,17 @@ def with_random_crop(graphs: Any, length: int) -> Any:
     return out
 
 
-def load_data(cfg: Mapping[str, Any], *, need_train: bool = True) -> RunData:
+def load_data(cfg: Mapping[str, Any], *, need_train: bool = True,
+              check: bool = False) -> RunData:
     r"""Builds the run's datasets from ``cfg["data"]`` (rank 0 first, so the
-    processed cache is written once)."""
+    processed cache is written once). With :obj:`check`, first runs the
+    checks of ``tagraph data check`` (:func:`~tagraph.engine.data_check.check_data`):
+    errors raise :class:`ValueError`, warnings are issued as
+    :class:`DataCheckWarning`."""
     spec = _spec(cfg)
+    if check:
+        for message in _check_data_first(cfg, need_train):
+            warnings.warn(message, DataCheckWarning, stacklevel=2)
     d = cfg["data"]
     info = dist_info()
 
@@ -685,10 +698,10 @@ def _log_to(folder: Path) -> logging.Handler:
 
 
 def evaluate_and_save(cfg: Mapping[str, Any], dets: Detections, data: RunData,
-                      graphs: Sequence[Data], out_json: Path, what: str = "test"
-                      ) -> dict[str, Any]:
-    r"""Scores :obj:`dets` on :obj:`graphs`' videos, writes the results JSON,
-    ``eval_<what>.json`` and ``config.toml`` beside it; returns the summary
+                      graphs: Sequence[Data], out_json: Path, what: str = "test",
+                      write_eval: bool = True) -> dict[str, Any]:
+    r"""Scores :obj:`dets` on :obj:`graphs`' videos, writes the results JSON
+    and (with :obj:`write_eval`) ``eval_<what>.json`` beside it; returns the summary
     (with the :func:`coverage_report` counts and ``warning``, the
     :func:`coverage_warning` message or :obj:`None`; nothing is warned here)."""
     tiou = list(cfg.get("eval", {}).get("tiou", [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7]))
@@ -701,36 +714,144 @@ def evaluate_and_save(cfg: Mapping[str, Any], dets: Detections, data: RunData,
                "warning": coverage_warning(cov, what),
                "tiou": tiou, "mAP": [float(v) for v in res.mAP],
                "average_mAP": float(res.average_mAP), "results": str(out_json)}
-    atomic_write(out_json.parent / f"eval_{what}.json", json.dumps(summary, indent=1))
-    write_config(cfg, out_json.parent)
+    if write_eval:
+        atomic_write(out_json.parent / f"eval_{what}.json", json.dumps(summary, indent=1))
     summary["result"] = res  # the DetectionResult (not JSON: dropped from files)
     return summary
 
 
 # --------------------------------------------------------------------------- train
+#: Files ``train`` writes into its output folder (what ``overwrite`` removes).
+RUN_FILES = ("config.toml", "last.pt", "best.pt", "metrics.jsonl", "train.log",
+             "results_test.json", "eval_test.json", "report.html")
+
+
+class DataCheckWarning(UserWarning):
+    r"""The data check before training found something suspicious (e.g. the
+    stride implied by the feature lengths differs from ``data.feature_stride``)."""
+
+
+def prepare_run_folder(out: str | os.PathLike, *, resume: bool = False,
+                       overwrite: bool = False) -> Path:
+    r"""Checks :obj:`out` before a run writes into it: with :obj:`resume` it
+    must hold ``last.pt``; otherwise it must be empty or absent, unless
+    :obj:`overwrite` (then the files of an earlier run, :data:`RUN_FILES`,
+    are removed; nothing else is touched).
+
+    Raises:
+        ValueError: Naming the folder and what to do.
+    """
+    out = Path(out)
+    if resume and overwrite:
+        raise ValueError("--resume and --overwrite exclude each other")
+    if resume:
+        if not (out / "last.pt").is_file():
+            raise ValueError(f"--resume: '{out / 'last.pt'}' does not exist, so there is no run "
+                             "to continue; drop --resume to start one")
+        return out
+    if out.is_dir() and any(out.iterdir()):
+        held = sorted(p.name for p in out.iterdir())
+        if not overwrite:
+            shown = ", ".join(held[:6]) + (", ..." if len(held) > 6 else "")
+            raise ValueError(f"output folder '{out}' is not empty ({shown}): continue that run "
+                             "with --resume, replace it with --overwrite, or choose another "
+                             "--out")
+        for name in RUN_FILES:
+            (out / name).unlink(missing_ok=True)
+    elif out.exists() and not out.is_dir():
+        raise ValueError(f"--out '{out}' is a file, not a folder")
+    return out
+
+
+class _EpochConsole(logging.Handler):
+    r"""Turns the trainer's epoch records into one console line each."""
+
+    def __init__(self, write: Callable[[str], None], select: str) -> None:
+        super().__init__(logging.INFO)
+        self.write, self.select, self.values = write, select, {}
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if not (isinstance(record.args, tuple) and len(record.args) == 3
+                and str(record.msg).startswith("epoch %d/%d")):
+            return
+        try:
+            epoch, epochs, text = record.args
+            rec = json.loads(text)
+        except (TypeError, ValueError):
+            return
+        self.values[epoch] = rec.get(self.select)
+        best = rec.get("best_epoch")
+        parts = [f"epoch {epoch:>{len(str(epochs))}}/{epochs}"]
+        if "loss" in rec:
+            parts.append(f"loss {rec['loss']:.4f}")
+        value = rec.get(self.select)
+        if isinstance(value, (int, float)):
+            scale, unit = (100.0, "%") if self.select.endswith("mAP") else (1.0, "")
+            parts.append(f"{self.select} {value * scale:.2f}{unit}")
+            bv = self.values.get(best)
+            if isinstance(bv, (int, float)):
+                parts.append(f"best {bv * scale:.2f}{unit} (epoch {best})")
+        if "time" in rec:
+            parts.append(f"{rec['time']:.1f} s")
+        self.write("  ".join(parts))
+
+
+def _check_data_first(cfg: Mapping[str, Any], need_train: bool = True) -> list[str]:
+    r"""Runs :func:`~tagraph.engine.data_check.check_data`; raises on errors,
+    returns the warnings."""
+    name = cfg["data"].get("dataset")
+    if name == "wtalc_thumos14":
+        return []
+    from tagraph.engine.data_check import check_data
+    from tagraph.engine.data_config import JSON_DATASETS, data_layout
+
+    if name in JSON_DATASETS:
+        _require_layout(name, data_layout(cfg["data"]))  # where to get it, when absent
+    report = check_data(cfg, need_train=need_train)
+    if report.errors:
+        shown = report.errors[:8]
+        more = len(report.errors) - len(shown)
+        raise ValueError("the data check failed ('tagraph data check' shows the whole report):"
+                         "\n  " + "\n  ".join(shown) + (f"\n  ... and {more} more" if more else ""))
+    return report.warnings
+
+
 def train(
     cfg: Mapping[str, Any],
     out_dir: str | os.PathLike,
     *,
     resume: bool = False,
+    overwrite: bool = False,
     device: str | None = None,
     progress: bool = True,
     data: RunData | None = None,
     test: bool = True,
+    console: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     r"""Trains the config's method, selects the checkpoint on validation mAP,
     and (with :obj:`test`) evaluates ``best.pt`` on the test subset.
 
-    Writes into :obj:`out_dir`: ``config.toml``, ``last.pt``, ``best.pt``,
+    Before anything is written: the output folder is checked
+    (:func:`prepare_run_folder`: a non-empty one needs :obj:`resume` or
+    :obj:`overwrite`), the data are checked (:func:`~tagraph.engine.data_check.check_data`,
+    the checks of ``tagraph data check``; its warnings are issued as
+    :class:`DataCheckWarning`) and every subset is loaded. Then it writes into
+    :obj:`out_dir`: ``config.toml``, ``last.pt``, ``best.pt``,
     ``metrics.jsonl``, ``train.log``, ``results_test.json``,
     ``eval_test.json``. Under ``torchrun`` every rank trains on its share of
     each global batch and rank 0 writes the files.
 
+    Args:
+        console (callable, optional): Receives one line per epoch (loss,
+            validation mAP, best so far, time). (default: :obj:`None`)
+
     Returns a summary dict (``best_epoch``, ``val_mAP``, test ``mAP`` per
     threshold and ``average_mAP``, ``history``, the :func:`coverage_report`
-    counts and ``warning``). When the test predictions are empty or miss
-    more than half of the test videos with ground truth, warns
-    (:class:`EmptyPredictionsWarning`, also logged to ``train.log``).
+    counts and ``warning``, ``files`` written, the
+    :class:`~tagraph.evaluation.DetectionResult` as ``result``). When the
+    test predictions are empty or miss more than half of the test videos with
+    ground truth, warns (:class:`EmptyPredictionsWarning`, also logged to
+    ``train.log``).
     """
     out = Path(out_dir)
     dev = resolve_device(device)
@@ -740,12 +861,19 @@ def train(
     info = init_distributed(dev)
     t = cfg["train"]
     seed = int(cfg.get("seed", 0))
-    handler = _log_to(out) if info.rank == 0 else None
+    handler: logging.Handler | None = None
+    epoch_console: logging.Handler | None = None
     try:
         if info.rank == 0:
-            write_config(cfg, out)
+            prepare_run_folder(out, resume=resume, overwrite=overwrite)
         if data is None:
-            data = load_data(cfg)
+            data = load_data(cfg, check=info.rank == 0)
+        if info.rank == 0:  # every check passed: the run's files may be written now
+            handler = _log_to(out)
+            write_config(cfg, out)
+            if console is not None:
+                epoch_console = _EpochConsole(console, t.get("select", "val_mAP"))
+                _LOG.addHandler(epoch_console)
         torch.manual_seed(seed)
         model = build_model(cfg, data.in_channels, len(data.classes))
         if hasattr(model, "fit_input_norm"):
@@ -780,21 +908,26 @@ def train(
                               resume=resume)
         summary: dict[str, Any] = {
             "method": cfg["method"], "best_epoch": trainer.best_epoch,
-            "val_mAP": trainer.best_value, "history": history, "out_dir": str(out)}
+            "val_mAP": trainer.best_value, "history": history, "out_dir": str(out),
+            "train_videos": len(data.train), "val_videos": len(data.val),
+            "test_videos": len(data.test), "classes": len(data.classes),
+            "in_channels": data.in_channels}
         barrier()
         if test and info.rank == 0:
             load_checkpoint(out / "best.pt", model, config=dict(cfg))
             dets = predict(cfg, model, data.test, data.classes, dev, progress=progress)
             ev = evaluate_and_save(cfg, dets, data, data.test, out / "results_test.json")
-            ev.pop("result")
             summary.update(ev)
             _LOG.info("test: average mAP %.4f, mAP %s", summary["average_mAP"],
                       [round(v, 4) for v in summary["mAP"]])
             _warn_coverage(summary["warning"])
+        summary["files"] = [str(out / f) for f in RUN_FILES if (out / f).is_file()]
         return summary
     finally:
         if started_group and info.enabled:
             tdist.destroy_process_group()
+        if epoch_console is not None:
+            _LOG.removeHandler(epoch_console)
         if handler is not None:
             _LOG.removeHandler(handler)
             _LOG.propagate = True
@@ -812,8 +945,8 @@ def predict_checkpoint(
 ) -> dict[str, Any]:
     r"""Rebuilds data and model from the config stored in :obj:`checkpoint`
     (with ``key=value`` :obj:`overrides`, e.g. ``data.root=...``), predicts
-    the test subset, writes :obj:`out_json` (ActivityNet results) and
-    ``config.toml`` beside it and, with :obj:`evaluate`, ``eval_test.json``.
+    the test subset and writes :obj:`out_json` (ActivityNet results), and
+    nothing else.
     Returns the summary (mAP when evaluated; the :func:`coverage_report`
     counts and ``warning`` always). Warns like :func:`train` when the
     predictions are empty or miss most test videos with ground truth."""
@@ -832,11 +965,10 @@ def predict_checkpoint(
     dets = predict(cfg, model, data.test, data.classes, dev, progress=progress)
     out_json = Path(out_json)
     if evaluate:
-        summary = evaluate_and_save(cfg, dets, data, data.test, out_json)
+        summary = evaluate_and_save(cfg, dets, data, data.test, out_json, write_eval=False)
     else:
         out_json.parent.mkdir(parents=True, exist_ok=True)
         save_results(out_json, dets)
-        write_config(cfg, out_json.parent)
         cov = coverage_report(dets, data.gt, _ids(data.test))
         summary = {"results": str(out_json), "videos": len(data.test),
                    "predictions": len(dets), **cov.to_dict(),

@@ -67,7 +67,7 @@ def stub_run(monkeypatch, covered: Sequence[str]) -> runner.RunData:
         "stub", None, lambda cfg, d, c: StubModel(d), "test"))
     data = runner.RunData([_graph("t0"), _graph("t1")], [_graph("t2")],
                           [_graph(v) for v in TEST], list(CLASSES), ground_truth(), 2)
-    monkeypatch.setattr(runner, "load_data", lambda cfg, need_train=True: data)
+    monkeypatch.setattr(runner, "load_data", lambda cfg, need_train=True, check=False: data)
 
     def predict(cfg, model, graphs, classes, device="cpu", progress=False):
         ids = [g.video_id for g in graphs]

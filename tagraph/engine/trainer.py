@@ -28,6 +28,7 @@ import contextlib
 import json
 import logging
 import math
+import numbers
 import os
 import random
 import time
@@ -656,9 +657,10 @@ class Trainer:
         """
         if mode not in ("min", "max"):
             raise ValueError(f"'mode' must be 'min' or 'max', got {mode!r}")
-        if not isinstance(epochs, int) or isinstance(epochs, bool) or epochs < 1:
+        if isinstance(epochs, bool) or not isinstance(epochs, numbers.Integral) or epochs < 1:
             raise ValueError(f"the number of epochs (config key train.epochs) must be an "
                              f"integer >= 1, got {epochs!r}")
+        epochs = int(epochs)
         has_val = val_loader is not None or val_fn is not None
         if not has_val:
             select = "loss"

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import errno
 import sys
 from collections.abc import Callable
 from typing import Any
+
+#: errno values of an OSError that mean "this file could not be written here".
+WRITE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM}
+#: Exit status after Ctrl-C (128 + SIGINT), as shells report it.
+EXIT_INTERRUPTED = 130
 
 
 def fail(command: str, message: str) -> int:
@@ -13,17 +19,54 @@ def fail(command: str, message: str) -> int:
     return 2
 
 
+def _os_error_line(e: OSError) -> str:
+    what = e.strerror or str(e)
+    if e.filename is None:
+        return f"{what} (errno {e.errno}); nothing was left half-written"
+    verb = "access" if e.errno in (errno.EACCES, errno.EPERM) else "write"
+    return f"cannot {verb} '{e.filename}': {what}; nothing was left half-written"
+
+
+def _interrupted_line(command: str, e: KeyboardInterrupt) -> str:
+    from pathlib import Path
+
+    from tagraph.engine.trainer import TrainingInterrupted
+
+    if not isinstance(e, TrainingInterrupted):
+        return "interrupted"
+    msg = str(e)
+    out = e.out_dir
+    if command == "train" and out is not None and e.epoch > 0:
+        cfg = Path(out) / "config.toml"
+        config = str(cfg) if cfg.is_file() else "CONFIG"
+        msg = (f"interrupted after {e.epoch} of {e.epochs} epochs ('{Path(out) / 'last.pt'}' "
+               f"holds epoch {e.epoch}); continue with: tagraph train --config {config} "
+               f"--out {out} --resume")
+    return msg
+
+
 def run_guarded(command: str, fn: Callable[[], Any]) -> int:
     """Runs :obj:`fn`; known user errors (bad config, missing dataset or file,
-    bad values) become one error message and exit code 2, not a stack trace."""
+    bad values, unusable checkpoints, a diverging loss) and a file that cannot be
+    written (disk full, quota, read-only, permission) become one error line and
+    exit code 2, not a stack trace; Ctrl-C becomes one line and exit code 130."""
     from tagraph.engine.config import ConfigError
     from tagraph.engine.runner import DatasetNotFoundError
+    from tagraph.engine.trainer import NonFiniteLossError
 
     try:
         out = fn()
     except DatasetNotFoundError as e:
         return fail(command, str(e))
-    except (ConfigError, FileNotFoundError, ValueError, KeyError, ImportError) as e:
+    except (ConfigError, FileNotFoundError, ValueError, KeyError, ImportError,
+            NonFiniteLossError) as e:
         msg = str(e) if not isinstance(e, KeyError) else f"missing key {e}"
         return fail(command, msg)
+    except OSError as e:
+        if e.errno not in WRITE_ERRNOS:
+            raise
+        return fail(command, _os_error_line(e))
+    except KeyboardInterrupt as e:
+        print(f"tagraph {command}: {_interrupted_line(command, e)}", file=sys.stderr)
+        return EXIT_INTERRUPTED
     return int(out or 0)

@@ -47,8 +47,9 @@ def video_cas(checkpoint: str, video_id: str, overrides: list[str] = ()) -> dict
 
     from tagraph.engine.config import apply_overrides
     from tagraph.engine.runner import build_model, load_data
+    from tagraph.engine.trainer import load_model_weights, read_checkpoint
 
-    ckpt = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    ckpt = read_checkpoint(checkpoint, require=("model", "config"))
     cfg = apply_overrides(ckpt.get("config") or {}, overrides)
     if cfg.get("method") == "pgcn":
         raise ValueError("--checkpoint draws a CAS: it needs a weakly-supervised model "
@@ -59,7 +60,8 @@ def video_cas(checkpoint: str, video_id: str, overrides: list[str] = ()) -> dict
     if not graphs:
         raise ValueError(f"video '{video_id}' is not in the checkpoint's dataset")
     model = build_model(cfg, data.in_channels, len(data.classes))
-    model.load_state_dict(ckpt["model"])
+    load_model_weights(model, ckpt, checkpoint, method=cfg.get("method"),
+                       in_channels=data.in_channels, num_classes=len(data.classes))
     model.eval()
     from torch_geometric.data import Batch
 

@@ -23,6 +23,7 @@ from tagraph.data.features import FeatureFolder, file_signature, resample_snippe
 from tagraph.data.proposal_io import read_bsn_folder, read_ssn_proposals
 from tagraph.data.video import Video
 from tagraph.io import atomic_write, load_annotations
+from tagraph.io.atomic import remove_stale_temp_files, temp_path
 
 __all__ = ["TALDataset", "ActivityNetJSONDataset", "THUMOS14", "ActivityNet13", "read_classes"]
 
@@ -32,15 +33,32 @@ _CLICK_KINDS = {"background": ("background",), "action": ("action",),
 
 
 def _atomic(write: Callable[[str], None], path: str | os.PathLike) -> None:
-    """Runs :obj:`write(tmp)` and moves :obj:`tmp` over :obj:`path`."""
+    """Runs :obj:`write(tmp)` and moves :obj:`tmp` over :obj:`path`; the temporary
+    name is that of :mod:`tagraph.io.atomic` (so that a killed build's leftovers are
+    recognised and removed), and an :class:`OSError` (a full disk) names :obj:`path`."""
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp = temp_path(path)
     try:
         write(str(tmp))
         os.replace(tmp, path)
+    except OSError as e:
+        if e.errno and (e.filename is None or os.fspath(e.filename) == str(tmp)):
+            raise type(e)(e.errno, e.strerror or str(e), str(path)) from e
+        raise
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def _is_leftover(folder: Path) -> bool:
+    """Whether :obj:`folder` holds nothing but (folders of) temporary files."""
+    for p in folder.iterdir():
+        if p.is_dir() and not p.is_symlink():
+            if not _is_leftover(p):
+                return False
+        elif not (p.name.startswith(".") and p.name.endswith(".tmp")):
+            return False
+    return True
 
 
 def _describe_callable(fn: Any) -> Any:
@@ -87,6 +105,7 @@ def read_classes(src: str | os.PathLike | Sequence[str]) -> list[str]:
 
 
 def _signature(path: str | os.PathLike) -> list:
+    """:func:`file_signature` of a file, or of every file of a folder (for cache keys)."""
     p = Path(path)
     if p.is_dir():
         return [list(file_signature(q)) for q in sorted(p.iterdir()) if q.is_file()]
@@ -472,11 +491,39 @@ class TALDataset(InMemoryDataset):
             torch.set_num_threads(threads)
 
     def _process_videos(self) -> None:
+        folder = Path(self.processed_dir)
+        remove_stale_temp_files(folder)
+        if (folder / "graphs").is_dir():
+            remove_stale_temp_files(folder / "graphs")
+        try:
+            self._process_videos_into(folder)
+        except BaseException:
+            # A failed build leaves no cache folder behind (an empty one, one with only
+            # temporary files or with some graphs but no index); a complete older one
+            # (force_reload) stays.
+            import shutil
+
+            if folder.is_dir() and (_is_leftover(folder) or
+                                    not Path(self.processed_paths[0]).is_file()):
+                shutil.rmtree(folder, ignore_errors=True)
+            raise
+
+    def _process_videos_into(self, folder: Path) -> None:
         proposals = self._load_proposals()
         clicks = self._load_clicks()
         data_list = []
+        first: tuple[int, Video] | None = None
         for video in self.videos:
             data = self.build(video, proposals, clicks)
+            d = int(data.x.size(-1)) if isinstance(data.get("x"), Tensor) else None
+            if d is not None and first is None:
+                first = (d, video)
+            elif d is not None and first is not None and d != first[0]:
+                raise ValueError(
+                    f"{video.source or self.feature_dir}: video '{video.video_id}': field "
+                    f"'features' has dimension {d}, but video '{first[1].video_id}' "
+                    f"({first[1].source}) has {first[0]}; every video needs the same "
+                    "feature dimension")
             if self.pre_filter is not None and not self.pre_filter(data):
                 continue
             if self.pre_transform is not None:
@@ -494,7 +541,7 @@ class TALDataset(InMemoryDataset):
                 _atomic(lambda f, d=data: fs.torch_save(d.to_dict(), f), self._graph_path(i))
             index = {"video_ids": [d.video_id for d in data_list]}
             _atomic(lambda f: fs.torch_save(index, f), path)
-        atomic_write(Path(self.processed_dir) / "key.json",
+        atomic_write(folder / "key.json",
                      json.dumps(self._key, sort_keys=True, default=str, indent=1))
 
     def _graph_path(self, idx: int) -> str:

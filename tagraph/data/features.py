@@ -57,10 +57,20 @@ def _check_modality(modality: str) -> str:
     return modality
 
 
-def file_signature(path: str | os.PathLike) -> tuple[str, int, int]:
-    """:obj:`(path, size, mtime_ns)` of a file: what a cache key records."""
+def file_signature(path: str | os.PathLike) -> tuple[str, int, int, int, int]:
+    """:obj:`(path, size, mtime_ns, ctime_ns, inode)` of a file: what a cache key records.
+
+    Size and mtime alone can be forged: a file rewritten with the same size and its
+    old mtime restored (``touch -r``, :func:`os.utime`, ``cp -p``, ``rsync -t``, a
+    ``git checkout`` of an older version within the same second) kept the old key, and a
+    stale cache was used silently. The change time cannot be set from user space (every
+    write, :func:`os.utime` and rename of the file sets it to now), and a file replaced
+    by another one (``mv``, an atomic save) has a new inode. Costs one :func:`os.stat`, like
+    before; a copied or restored data set (new inodes) rebuilds its cache once.
+    """
     st = os.stat(path)
-    return (str(path), int(st.st_size), int(st.st_mtime_ns))
+    return (str(path), int(st.st_size), int(st.st_mtime_ns), int(st.st_ctime_ns),
+            int(st.st_ino))
 
 
 def read_feature_file(path: str | os.PathLike, video_id: str | None = None) -> Tensor:
@@ -68,7 +78,7 @@ def read_feature_file(path: str | os.PathLike, video_id: str | None = None) -> T
 
     Raises :class:`FileNotFoundError` / :class:`ValueError` naming the file and
     the video when the file is missing, unreadable or not a numeric 2-D array
-    free of NaN/Inf.
+    free of NaN/Inf (e.g. an array of strings, or a pickled object array).
     """
     path = Path(path)
     where = f"{path}: video '{video_id}'" if video_id is not None else str(path)
@@ -176,7 +186,7 @@ class FeatureFolder:
         return "split", paths
 
     def signature(self, video_ids: Iterable[str]) -> str:
-        """Hash of every feature file's path, size and mtime (for cache keys)."""
+        """Hash of every feature file's :func:`file_signature` (for cache keys)."""
         h = hashlib.sha256()
         for vid in video_ids:
             for p in self.files(vid)[1]:

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import io
 import os
+import warnings
 from collections.abc import Container, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -150,9 +151,13 @@ def read_ssn_proposals(
             per video id) to convert frames to seconds.
         num_classes (int, optional): When given, labels must lie in
             :math:`[0, C]` (0 = background). (default: :obj:`None`)
-        tolerance (float, optional): Relative slack by which a segment may end
+        tolerance (float, optional): Relative slack by which a proposal may end
             after the last frame (it is clipped); beyond it, or starting before
-            frame 0, or inverted, is an error. (default: :obj:`0.02`)
+            frame 0, or inverted, or of zero length, is an error naming the line.
+            Ground truth past the last frame is clipped to it (and dropped when
+            nothing is left), with one warning per file giving the count and
+            the first example, as the JSON annotation reader does (the
+            THUMOS14 lists hold 30 such segments). (default: :obj:`0.02`)
         keep (Container[str], optional): Only return these videos (the
             others are still checked for structure). (default: all)
 
@@ -193,9 +198,20 @@ def read_ssn_proposals(
         return v
 
     def rows(i: int, n: int, ncol: int, what: str, vid: str) -> np.ndarray:
-        if i + n > n_lines:
-            raise ValueError(f"{path}: video '{vid}': field '{what}': {n} lines announced, "
-                             f"{n_lines - i} left (truncated list)")
+        # Where the announced rows stop: a block header, a blank line or the end of the file.
+        k = next((k for k, line in enumerate(lines[i:i + n])
+                  if not line.strip() or line.lstrip().startswith("#")), None)
+        if k is None and i + n > n_lines:
+            k = n_lines - i
+        if k is not None:
+            rest = lines[i + k:]
+            if all(not line.strip() for line in rest):
+                raise ValueError(f"{path}: video '{vid}': expected {n} {what} lines, file ends "
+                                 f"at line {i + k} (truncated list, or the count on line {i} "
+                                 "is too high)")
+            raise ValueError(f"{path}: video '{vid}': expected {n} {what} lines, the block "
+                             f"ends at line {i + k} (line {i + k + 1} is "
+                             f"{lines[i + k].strip()!r}; is the count on line {i} too high?)")
         if n == 0:
             return np.zeros((0, ncol))
         block = lines[i:i + n]
@@ -207,10 +223,12 @@ def read_ssn_proposals(
         if arr.size != n * ncol:
             widths = [len(s.split()) for s in block]
             bad = next(k for k, w in enumerate(widths) if w != ncol)
+            hint = f" (is the count on line {i} too high?)" if widths[bad] == 1 else ""
             raise ValueError(f"{path}:{i + bad + 1}: video '{vid}': field '{what}': expected "
-                             f"{ncol} numbers per line, got {widths[bad]}")
+                             f"{ncol} numbers per line, got {widths[bad]}{hint}")
         return arr.reshape(n, ncol)
 
+    n_clipped, first_clipped = 0, ""
     i = skip_blank(i)
     while i < n_lines:
         head = lines[i].strip()
@@ -231,7 +249,8 @@ def read_ssn_proposals(
                              "number") from None
         num_frames = int(frames * mult)
         n_gt = count(i + 4, "number of ground truth", vid)
-        gt = rows(i + 5, n_gt, 3, "ground truth", vid)
+        i_gt = i + 5
+        gt = rows(i_gt, n_gt, 3, "ground truth", vid)
         j = i + 5 + n_gt
         n_pr = count(j, "number of proposals", vid)
         pr = rows(j + 1, n_pr, 5, "proposals", vid)
@@ -240,18 +259,38 @@ def read_ssn_proposals(
             continue
         f = _fps_of(fps, vid, where)
         limit = num_frames * (1 + tolerance) + 1
-        for name, seg in (("ground truth", gt[:, 1:3]), ("proposals", pr[:, 3:5])):
+        gt_line, pr_line = i_gt + 1, j + 2  # 1-based line of the first row
+        for name, seg, line0 in (("ground truth", gt[:, 1:3], gt_line),
+                                 ("proposals", pr[:, 3:5], pr_line)):
             if len(seg) == 0:
                 continue
             bad = np.flatnonzero(seg[:, 0] > seg[:, 1])
             if len(bad):
-                raise ValueError(f"{where}: field '{name}'[{bad[0]}]: inverted segment "
-                                 f"{seg[bad[0]].tolist()} (frames)")
+                raise ValueError(f"{path}:{line0 + bad[0]}: video '{vid}': field '{name}'"
+                                 f"[{bad[0]}]: inverted segment {seg[bad[0]].tolist()} (frames)")
+            if name == "ground truth":
+                continue  # outside the video: clipped below, as the JSON reader does
+            bad = np.flatnonzero(seg[:, 0] == seg[:, 1])
+            if len(bad):
+                raise ValueError(f"{path}:{line0 + bad[0]}: video '{vid}': field '{name}'"
+                                 f"[{bad[0]}]: zero-length segment {seg[bad[0]].tolist()} "
+                                 "(frames)")
             bad = np.flatnonzero((seg[:, 0] < 0) | (seg[:, 1] > limit))
             if len(bad):
-                raise ValueError(f"{where}: field '{name}'[{bad[0]}]: segment "
-                                 f"{seg[bad[0]].tolist()} outside the video's {num_frames} "
-                                 "frames")
+                raise ValueError(f"{path}:{line0 + bad[0]}: video '{vid}': field '{name}'"
+                                 f"[{bad[0]}]: segment {seg[bad[0]].tolist()} outside the "
+                                 f"video's {num_frames} frames")
+        if len(gt):
+            gt_end = float(num_frames) if num_frames > 0 else np.inf
+            outside = (gt[:, 1] < 0) | (gt[:, 2] > limit if num_frames > 0 else False)
+            if outside.any():
+                b = int(np.flatnonzero(outside)[0])
+                n_clipped += int(outside.sum())
+                first_clipped = first_clipped or (
+                    f"{path}:{gt_line + b}: video '{vid}': ground truth {gt[b, 1:3].tolist()} "
+                    f"(frames) outside the video's {num_frames} frames")
+            gt[:, 1:3] = np.clip(gt[:, 1:3], 0.0, gt_end)
+            gt = gt[gt[:, 2] > gt[:, 1]]
         labels = np.concatenate([gt[:, 0], pr[:, 0]])
         if np.any(labels != np.round(labels)):
             raise ValueError(f"{where}: field 'label': non-integer label")
@@ -275,6 +314,10 @@ def read_ssn_proposals(
             best_iou=pr[:, 1],
             overlap_self=pr[:, 2],
         )
+    if n_clipped:
+        warnings.warn(f"{path}: {n_clipped} ground-truth segment(s) outside their video's "
+                      f"frames were clipped to it (or dropped when nothing was left), e.g. "
+                      f"{first_clipped}", stacklevel=2)
     return out
 
 

@@ -167,12 +167,21 @@ class Video:
         return x
 
 
+_KINDS = {"U": "strings", "S": "byte strings", "V": "raw bytes / records", "b": "booleans",
+          "c": "complex numbers", "M": "dates", "m": "time deltas", "f": "float128"}
+
+
 def check_features(x: Tensor | np.ndarray, where: str, expected_dim: int | None = None
                    ) -> Tensor:
     """Converts :obj:`x` to a float32 tensor and checks shape and finiteness."""
     if isinstance(x, np.ndarray):
         if x.dtype == object:
             raise ValueError(f"{where}: field 'features' is an object array, not numeric")
+        if x.dtype.kind not in "fiu" or x.dtype.itemsize > 8:
+            # strings ('U', 'S'), bytes ('V'), bools, complex, dates, float128: not features
+            raise ValueError(f"{where}: field 'features' has dtype {x.dtype} "
+                             f"({_KINDS.get(x.dtype.kind, 'not numeric')}), expected a float "
+                             "array")
         x = torch.from_numpy(np.ascontiguousarray(x))
     if not isinstance(x, Tensor):
         raise ValueError(f"{where}: field 'features' is a {type(x).__name__}, not an array")

@@ -41,7 +41,14 @@ from torch_geometric.loader import DataLoader
 
 from tagraph.engine.config import dumps_toml
 from tagraph.engine.distributed import barrier, dist_info, init_distributed
-from tagraph.engine.trainer import Trainer, load_checkpoint, move_to_device
+from tagraph.engine.trainer import (
+    CheckpointError,
+    Trainer,
+    load_checkpoint,
+    load_model_weights,
+    move_to_device,
+    read_checkpoint,
+)
 from tagraph.evaluation import detection_map
 from tagraph.io import Detections, VideoAnnotation, atomic_write, load_annotations, save_results
 
@@ -952,15 +959,16 @@ def predict_checkpoint(
     predictions are empty or miss most test videos with ground truth."""
     from tagraph.engine.config import apply_overrides
 
-    ckpt = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    ckpt = read_checkpoint(checkpoint, require=("model", "config"))
     if not ckpt.get("config"):
-        raise ValueError(f"checkpoint '{checkpoint}' holds no config; it was not written by "
-                         "'tagraph train'")
+        raise CheckpointError(f"checkpoint '{checkpoint}' holds no config; it was not written "
+                              "by 'tagraph train'")
     cfg = apply_overrides(ckpt["config"], overrides)
     dev = resolve_device(device)
     data = load_data(cfg, need_train=False)
     model = build_model(cfg, data.in_channels, len(data.classes))
-    model.load_state_dict(ckpt["model"])
+    load_model_weights(model, ckpt, checkpoint, method=cfg.get("method"),
+                       in_channels=data.in_channels, num_classes=len(data.classes))
     model.to(dev)
     dets = predict(cfg, model, data.test, data.classes, dev, progress=progress)
     out_json = Path(out_json)

@@ -12,6 +12,14 @@ optimizer and scheduler states, epoch, global step, the RNG states of
 :mod:`torch`, :mod:`numpy` and :mod:`random`, the history, the best value so far
 and the run's :obj:`config`. They contain only tensors and plain Python values,
 so they load with ``torch.load(..., weights_only=True)``.
+
+``best.pt`` is written *before* the ``last.pt`` that names it as the best epoch, so a kill
+between the two leaves a ``best.pt`` that is newer than ``last.pt`` (the resumed run
+redoes that epoch), never one that is older than what ``last.pt`` and ``metrics.jsonl``
+claim. On resume the pair is checked. Every checkpoint read goes through
+:func:`read_checkpoint` and :func:`load_model_weights`, which turn unreadable files,
+foreign files and weights of another method or feature dimension into one-line
+:class:`CheckpointError` messages naming the file.
 """
 
 from __future__ import annotations
@@ -20,10 +28,11 @@ import contextlib
 import json
 import logging
 import math
+import numbers
 import os
 import random
-import tempfile
 import time
+import warnings
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -33,6 +42,7 @@ import torch
 from torch import Tensor, nn
 
 from tagraph.engine.config import flatten
+from tagraph.io.atomic import atomic_open, atomic_save_torch
 
 _LOG = logging.getLogger("tagraph.engine")
 
@@ -41,8 +51,12 @@ __all__ = [
     "seed_everything",
     "move_to_device",
     "load_checkpoint",
+    "read_checkpoint",
+    "load_model_weights",
+    "CheckpointError",
     "ConfigMismatchError",
     "NonFiniteLossError",
+    "TrainingInterrupted",
 ]
 
 
@@ -52,6 +66,34 @@ class NonFiniteLossError(FloatingPointError):
 
 class ConfigMismatchError(ValueError):
     r"""Raised when a checkpoint's config differs from the current run's config."""
+
+
+class CheckpointError(ValueError):
+    r"""A checkpoint that cannot be used: unreadable, not a tagraph checkpoint, weights
+    of another method or feature dimension, or a ``best.pt`` / ``last.pt`` pair that
+    disagree. The message is one line and names the file."""
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    r"""Ctrl-C during :meth:`Trainer.fit`; says what is saved and how to continue.
+
+    Attributes:
+        out_dir (Path or None): The run's folder.
+        epoch (int): Completed (and saved) epochs.
+        epochs (int): Epochs asked for.
+    """
+
+    def __init__(self, out_dir: Path | None, epoch: int, epochs: int) -> None:
+        self.out_dir, self.epoch, self.epochs = out_dir, epoch, epochs
+        if out_dir is None:
+            msg = f"interrupted after {epoch} of {epochs} epochs (no out_dir: nothing saved)"
+        elif epoch == 0:
+            msg = (f"interrupted during epoch 1 of {epochs}; no checkpoint yet in '{out_dir}' "
+                   "(--resume starts from the beginning)")
+        else:
+            msg = (f"interrupted after {epoch} of {epochs} epochs; '{out_dir / 'last.pt'}' "
+                   f"holds epoch {epoch}: continue with --resume --out {out_dir}")
+        super().__init__(msg)
 
 
 def seed_everything(seed: int) -> None:
@@ -127,30 +169,162 @@ def _set_rng_state(state: dict[str, Any]) -> None:
 
 def _atomic_torch_save(obj: Any, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic_save_torch(obj, path)
 
 
 def _atomic_write_text(text: str, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    with atomic_open(path, "w") as f:
+        f.write(text)
+
+
+_ZIP_MAGIC = b"PK\x03\x04"
+_PICKLE_MAGIC = b"\x80"  # torch's legacy (non-zip) format starts with a pickle protocol byte
+#: Keys every checkpoint of :class:`Trainer` holds (a resume needs all of them).
+TRAINER_KEYS = ("model", "optimizer", "epoch", "step", "rng")
+
+
+def _first_line(e: BaseException, limit: int = 160) -> str:
+    text = str(e).strip().splitlines()
+    line = text[0] if text else ""
+    line = line if len(line) <= limit else line[:limit] + "..."
+    return f"{type(e).__name__}: {line}" if line else type(e).__name__
+
+
+def read_checkpoint(
+    path: str | os.PathLike,
+    *,
+    map_location: str | torch.device | None = "cpu",
+    require: tuple[str, ...] = ("model",),
+    mmap: bool = False,
+) -> dict[str, Any]:
+    r"""Reads a tagraph checkpoint file, checked.
+
+    Raises :class:`FileNotFoundError` when the file is missing and a one-line
+    :class:`CheckpointError` naming the file when it is empty, truncated or corrupt,
+    not a PyTorch file, a PyTorch file holding Python objects (only tensors and plain
+    values are allowed), or a PyTorch file that is not a tagraph checkpoint (not a dict,
+    or without the keys :obj:`require`, e.g. ``("model", "config")``).
+
+    Args:
+        path (str or os.PathLike): The checkpoint.
+        map_location: Passed to :func:`torch.load`. (default: :obj:`"cpu"`)
+        require (tuple[str], optional): Keys the checkpoint must have.
+            (default: :obj:`("model",)`)
+        mmap (bool, optional): Memory-map the tensors (reads only what is used, e.g.
+            the epoch of a ``best.pt``). (default: :obj:`False`)
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint '{path}' does not exist")
+    with open(path, "rb") as f:
+        head = f.read(4)
+    if not head:
+        raise CheckpointError(f"checkpoint '{path}' is empty (truncated or corrupt)")
+    zipped = head == _ZIP_MAGIC
+    if not zipped and not head.startswith(_PICKLE_MAGIC):
+        raise CheckpointError(f"'{path}' is not a tagraph checkpoint (not a PyTorch file)")
     try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+        ckpt = torch.load(path, map_location=map_location, weights_only=True,
+                          mmap=mmap and zipped)
+    except Exception as e:  # noqa: BLE001 - re-raised as one line naming the file
+        if "weights_only" in str(e) or "Weights only load failed" in str(e):
+            raise CheckpointError(
+                f"'{path}' is not a tagraph checkpoint (it holds Python objects, not only "
+                "tensors and plain values)") from e
+        raise CheckpointError(f"checkpoint '{path}' is truncated or corrupt "
+                              f"({_first_line(e)})") from e
+    if not isinstance(ckpt, dict):
+        raise CheckpointError(f"'{path}' is not a tagraph checkpoint (a PyTorch file holding "
+                              f"a {type(ckpt).__name__}, not a dict)")
+    missing = [k for k in require if k not in ckpt]
+    if missing:
+        keys = ", ".join(map(repr, list(ckpt)[:6])) + (", ..." if len(ckpt) > 6 else "")
+        raise CheckpointError(f"'{path}' is not a tagraph checkpoint (no {missing[0]!r} entry; "
+                              f"it has {keys or 'no keys'})")
+    if "model" in require and not (isinstance(ckpt["model"], Mapping) and all(
+            isinstance(v, Tensor) for v in ckpt["model"].values())):
+        raise CheckpointError(f"'{path}' is not a tagraph checkpoint (its 'model' entry is not "
+                              "a state dict of tensors)")
+    return ckpt
+
+
+def _axis_dim(own: tuple[int, ...], theirs: tuple[int, ...], dim: int) -> int | None:
+    """The checkpoint's size on the first axis where :obj:`own` has :obj:`dim` and the
+    two shapes differ."""
+    if len(own) != len(theirs):
+        return None
+    for a, b in zip(own, theirs):
+        if a == dim and a != b:
+            return b
+    return None
+
+
+def load_model_weights(
+    model: nn.Module,
+    ckpt: Mapping[str, Any],
+    path: str | os.PathLike,
+    *,
+    method: str | None = None,
+    in_channels: int | None = None,
+    num_classes: int | None = None,
+) -> None:
+    r"""Loads ``ckpt["model"]`` into :obj:`model`; a mismatch becomes one
+    :class:`CheckpointError` line naming the checkpoint and what differs.
+
+    Args:
+        model (torch.nn.Module): The model built for the current data and config.
+        ckpt (Mapping): A checkpoint from :func:`read_checkpoint`.
+        path (str or os.PathLike): The checkpoint file (for messages).
+        method (str, optional): The method the model was built for; compared with the
+            checkpoint config's ``method``. (default: :obj:`None`)
+        in_channels (int, optional): Feature dimension of the data. (default:
+            ``model.in_channels`` when the model has one)
+        num_classes (int, optional): Number of classes of the data. (default:
+            ``model.num_classes`` when the model has one)
+    """
+    theirs = ckpt["model"]
+    cfg = ckpt.get("config") or {}
+    stored = cfg.get("method") if isinstance(cfg, Mapping) else None
+    if method is not None and stored is not None and stored != method:
+        raise CheckpointError(f"checkpoint '{path}' was trained with method '{stored}', but "
+                              f"the config asks for method '{method}' (key 'method')")
+    in_channels = in_channels if in_channels is not None else getattr(model, "in_channels", None)
+    num_classes = num_classes if num_classes is not None else getattr(model, "num_classes", None)
+    own = model.state_dict()
+    missing = [k for k in own if k not in theirs]
+    unexpected = [k for k in theirs if k not in own]
+    if missing or unexpected:
+        what = f"method '{method or stored}'" if (method or stored) else \
+            f"{type(model).__name__}"
+        parts = []
+        if missing:
+            parts.append(f"{len(missing)} missing, e.g. '{missing[0]}'")
+        if unexpected:
+            parts.append(f"{len(unexpected)} unexpected, e.g. '{unexpected[0]}'")
+        raise CheckpointError(f"checkpoint '{path}' does not fit the model of {what} "
+                              f"(weights: {'; '.join(parts)}); was it trained with another "
+                              "method or model config?")
+    diffs = [(k, tuple(theirs[k].shape), tuple(v.shape)) for k, v in own.items()
+             if tuple(theirs[k].shape) != tuple(v.shape)]
+    if diffs:
+        for dim, text in (
+            (in_channels, "was trained on features of dimension {found}, but the data's "
+             "features (field 'features') have dimension {dim}"),
+            (num_classes, "was trained with {found} classes, but the data has {dim}"),
+        ):
+            if dim is None:
+                continue
+            for _k, t_shape, o_shape in diffs:
+                found = _axis_dim(o_shape, t_shape, int(dim))
+                if found is not None:
+                    raise CheckpointError(f"checkpoint '{path}' " + text.format(found=found,
+                                                                                dim=dim))
+        k, t_shape, o_shape = diffs[0]
+        raise CheckpointError(f"checkpoint '{path}': weight '{k}' has shape {list(t_shape)}, the "
+                              f"model built for the data expects {list(o_shape)} "
+                              f"({len(diffs)} weight(s) differ)")
+    model.load_state_dict(theirs)
 
 
 def load_checkpoint(
@@ -160,6 +334,7 @@ def load_checkpoint(
     config: Mapping[str, Any] | None = None,
     map_location: str | torch.device | None = "cpu",
     strict_config: bool = True,
+    require: tuple[str, ...] = ("model",),
 ) -> dict[str, Any]:
     r"""Loads a :class:`Trainer` checkpoint and, if :obj:`model` is given, its weights.
 
@@ -174,11 +349,14 @@ def load_checkpoint(
         map_location: Passed to :func:`torch.load`. (default: :obj:`"cpu"`)
         strict_config (bool, optional): Raise on config mismatch.
             (default: :obj:`True`)
+        require (tuple[str], optional): Keys the checkpoint must have (see
+            :func:`read_checkpoint`). (default: :obj:`("model",)`)
+
+    Raises :class:`CheckpointError` (one line naming the file) for a file that is
+    not a readable tagraph checkpoint or whose weights do not fit :obj:`model`.
     """
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint '{path}' does not exist")
-    ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    ckpt = read_checkpoint(path, map_location=map_location, require=require)
     if config is None and model is not None:
         config = getattr(model, "config", None)
     if config is not None:
@@ -194,7 +372,7 @@ def load_checkpoint(
 
             warnings.warn(msg, stacklevel=2)
     if model is not None:
-        model.load_state_dict(ckpt["model"])
+        load_model_weights(model, ckpt, path)
     return ckpt
 
 
@@ -326,7 +504,7 @@ class Trainer:
         counters, RNG states, history) from :obj:`path`."""
         ckpt = load_checkpoint(
             path, self.model, config=self.config, map_location=self.device,
-            strict_config=strict_config,
+            strict_config=strict_config, require=TRAINER_KEYS,
         )
         self.optimizer.load_state_dict(ckpt["optimizer"])
         if self.scheduler is not None and ckpt.get("scheduler") is not None:
@@ -368,16 +546,30 @@ class Trainer:
         sampler = getattr(loader, "sampler", None)
         if hasattr(sampler, "set_epoch"):
             sampler.set_epoch(epoch)
-        sums: dict[str, float] = {}
-        n = 0
-        iterator = loader
         bar = None
         if self.progress and self.is_main:
+            # The bar is updated by hand and never wraps the loader: tqdm.auto's bar calls
+            # iter(loader) once more in its constructor, and every DataLoader iterator
+            # draws a seed from torch's global RNG, so a wrapped loader trained
+            # differently with and without --quiet.
             from tqdm.auto import tqdm
 
-            bar = tqdm(loader, desc=f"epoch {epoch + 1}/{epochs}", leave=False, dynamic_ncols=True)
-            iterator = bar
-        for i, batch in enumerate(iterator):
+            try:
+                total: int | None = len(loader)  # type: ignore[arg-type]
+            except TypeError:
+                total = None
+            bar = tqdm(total=total, desc=f"epoch {epoch + 1}/{epochs}", leave=False,
+                       dynamic_ncols=True)
+        try:
+            return self._run_epoch(loader, epoch, bar)
+        finally:
+            if bar is not None:
+                bar.close()
+
+    def _run_epoch(self, loader: Iterable, epoch: int, bar: Any) -> dict[str, float]:
+        sums: dict[str, float] = {}
+        n = 0
+        for i, batch in enumerate(loader):
             batch = move_to_device(batch, self.device)
             if self.amp:
                 dtype = torch.float16 if self.device.type == "cuda" else torch.bfloat16
@@ -390,11 +582,13 @@ class Trainer:
                 where = ""
                 if self.out_dir is not None and (self.out_dir / "last.pt").exists():
                     where = f"; the last good checkpoint is kept at '{self.out_dir / 'last.pt'}'"
-                if bar is not None:
-                    bar.close()
+                lr = self.optimizer.param_groups[0]["lr"]
+                clip = "off" if self.grad_clip is None else f"{self.grad_clip:g}"
                 raise NonFiniteLossError(
                     f"non-finite loss ({float(loss.detach())}) at epoch {epoch + 1}, "
-                    f"step {self.step + 1} (batch {i + 1} of the epoch){where}"
+                    f"step {self.step + 1} (batch {i + 1} of the epoch): lower the learning "
+                    f"rate (config key optim.lr, now {lr:g}) or clip gradients (train.grad_clip, "
+                    f"now {clip}){where}"
                 )
             self.optimizer.zero_grad(set_to_none=True)
             if self._scaler is not None:
@@ -416,9 +610,8 @@ class Trainer:
                 if k != "loss":
                     sums[k] = sums.get(k, 0.0) + float(v)
             if bar is not None:
-                bar.set_postfix(loss=f"{sums['loss'] / n:.4f}")
-        if bar is not None:
-            bar.close()
+                bar.update(1)
+                bar.set_postfix(loss=f"{sums['loss'] / n:.4f}", refresh=False)
         if n == 0:
             raise ValueError("the training loader yielded no batches")
         out = {k: v / n for k, v in sums.items()}
@@ -464,14 +657,21 @@ class Trainer:
         """
         if mode not in ("min", "max"):
             raise ValueError(f"'mode' must be 'min' or 'max', got {mode!r}")
+        if isinstance(epochs, bool) or not isinstance(epochs, numbers.Integral) or epochs < 1:
+            raise ValueError(f"the number of epochs (config key train.epochs) must be an "
+                             f"integer >= 1, got {epochs!r}")
+        epochs = int(epochs)
         has_val = val_loader is not None or val_fn is not None
         if not has_val:
             select = "loss"
         last = self.out_dir / "last.pt" if self.out_dir is not None else None
         if resume and last is None:
             raise ValueError("resume=True needs an 'out_dir'")
+        self._ghost_best: int | None = None
         if resume and last is not None and last.exists():
             self.load_checkpoint(last)
+            self._check_best_pair(last)
+            self._saved_epoch = self.epoch
             # Drop metric lines of epochs that never reached a checkpoint.
             if self.is_main:
                 self._rewrite_metrics()
@@ -479,9 +679,49 @@ class Trainer:
             seed_everything(self.seed)
             self.epoch, self.step, self.history = 0, 0, []
             self.best_value, self.best_epoch = None, None
+            self._saved_epoch = 0
             if self.out_dir is not None and self.is_main:
+                best = self.out_dir / "best.pt"
+                if best.exists():  # of an earlier run in this folder (or of an epoch 1 that
+                    best.unlink()  # was killed before its last.pt): never ours to keep
                 self._rewrite_metrics()
+        try:
+            self._fit_epochs(train_loader, epochs, val_loader, val_fn, select, mode)
+        except KeyboardInterrupt as e:
+            if isinstance(e, TrainingInterrupted):
+                raise
+            raise TrainingInterrupted(self.out_dir if self.is_main else None,
+                                      self._saved_epoch, epochs) from e
+        return self.history
 
+    def _check_best_pair(self, last: Path) -> None:
+        r"""After loading :obj:`last`: ``best.pt`` must hold the epoch that
+        ``last.pt`` names as the best, or a newer one (killed between writing
+        ``best.pt`` and ``last.pt``: that epoch is redone and rewrites it)."""
+        best = last.with_name("best.pt")
+        on_disk = None
+        if best.exists():
+            on_disk = int(read_checkpoint(best, require=("model", "epoch"), mmap=True)["epoch"])
+        if on_disk is not None and on_disk > self.epoch:
+            _LOG.info("'%s' holds epoch %d, newer than '%s' (epoch %d): the run was stopped "
+                      "between the two writes; epoch %d is redone", best, on_disk, last,
+                      self.epoch, on_disk)
+            self._ghost_best = on_disk
+            return
+        if on_disk == self.best_epoch:
+            return
+        if on_disk is None:
+            raise CheckpointError(f"checkpoint '{best}' is missing, but '{last}' names epoch "
+                                  f"{self.best_epoch} as the best; restore it or start again "
+                                  "without --resume")
+        raise CheckpointError(f"checkpoint '{best}' holds epoch {on_disk}, but '{last}' "
+                              f"(epoch {self.epoch}) names epoch {self.best_epoch} as the best; "
+                              "the two are from different runs: restore the pair or start "
+                              "again without --resume")
+
+    def _fit_epochs(self, train_loader: Iterable, epochs: int, val_loader: Iterable | None,
+                    val_fn: Callable[[nn.Module], dict[str, float]] | None, select: str,
+                    mode: str) -> None:
         for epoch in range(self.epoch, epochs):
             t0 = time.perf_counter()
             lr = self.optimizer.param_groups[0]["lr"]
@@ -518,12 +758,19 @@ class Trainer:
             self.history.append(record)
             _LOG.info("epoch %d/%d %s", epoch + 1, epochs, json.dumps(record))
             if self.out_dir is not None and self.is_main:
-                self.save_checkpoint(self.out_dir / "last.pt")
+                # best.pt first: last.pt (and metrics.jsonl) never name a best epoch that
+                # best.pt does not hold yet.
                 if improved:
                     self.save_checkpoint(self.out_dir / "best.pt")
-                with open(self.out_dir / "metrics.jsonl", "a") as f:
-                    f.write(json.dumps(record) + "\n")
-        return self.history
+                self.save_checkpoint(self.out_dir / "last.pt")
+                self._saved_epoch = epoch + 1
+                self._rewrite_metrics()
+                if self._ghost_best == epoch + 1 and not improved:
+                    msg = (f"'{self.out_dir / 'best.pt'}' holds epoch {epoch + 1} of the "
+                           f"interrupted run, which the resumed run did not reproduce as the "
+                           f"best (it names epoch {self.best_epoch})")
+                    _LOG.warning(msg)
+                    warnings.warn(msg, stacklevel=3)
 
     def _rewrite_metrics(self) -> None:
         assert self.out_dir is not None

@@ -2,18 +2,107 @@
 
 A reader never sees a half-written file, and an error (or a kill) while writing leaves the
 previous version of the file untouched: the temporary file is removed on error.
+
+Temporary files are named ``.<name>.<pid>.<random>.tmp``. A kill during a write leaves one
+behind; the first atomic write of a process into a folder removes such leftovers there
+(:func:`remove_stale_temp_files`: ours by name, and older than a minute or written by a
+process that is gone). An :class:`OSError` while writing (a full disk, a read-only folder)
+names the destination file, not the temporary one, in :attr:`OSError.filename`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
+import re
+import secrets
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
-__all__ = ["atomic_open", "atomic_write", "atomic_save_torch"]
+__all__ = ["atomic_open", "atomic_write", "atomic_save_torch", "temp_path",
+           "remove_stale_temp_files"]
+
+#: Temporary files of this module (``.<name>.<pid>.<token>.tmp``), of older versions
+#: (``tempfile.mkstemp``: ``.<name>.<8 chars>.tmp``) and of the dataset cache
+#: (``.<name>.<pid>.tmp``).
+_TMP_RE = re.compile(r"^\.(?P<name>.+?)\.(?:(?P<pid>\d+)\.[0-9a-f]{8}|(?P<pid2>\d+)|"
+                     r"[a-z0-9_]{8})\.tmp$")
+#: A leftover older than this (s) is stale even when its writer's pid is alive
+#: (pids are reused; a live writer keeps its file's mtime fresh).
+STALE_AFTER = 60.0
+_CLEANED: set[str] = set()
+
+
+def temp_path(path: str | os.PathLike[str]) -> Path:
+    r"""A fresh temporary name next to :obj:`path` (``.<name>.<pid>.<token>.tmp``)."""
+    path = Path(path)
+    return path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # e.g. PermissionError: exists, owned by someone else
+        return True
+    return True
+
+
+def remove_stale_temp_files(folder: str | os.PathLike[str], *,
+                            max_age: float = STALE_AFTER) -> list[Path]:
+    r"""Removes leftover temporary files of atomic writes in :obj:`folder`.
+
+    Only names of our own pattern (see :data:`_TMP_RE`) are touched, and only when they
+    are older than :obj:`max_age` seconds or their writer's pid (in the name) is no
+    longer running. Returns the removed paths; errors are ignored (best effort).
+    """
+    removed = []
+    now = time.time()
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    for entry in entries:
+        name = entry.name
+        if not (name.startswith(".") and name.endswith(".tmp")):
+            continue
+        m = _TMP_RE.match(name)
+        if m is None:
+            continue
+        try:
+            if not entry.is_file(follow_symlinks=False):
+                continue
+            age = now - entry.stat(follow_symlinks=False).st_mtime
+        except OSError:
+            continue
+        pid = m.group("pid") or m.group("pid2")
+        if age > max_age or (pid is not None and not _pid_alive(int(pid))):
+            with contextlib.suppress(OSError):
+                os.unlink(entry.path)
+                removed.append(Path(entry.path))
+    return removed
+
+
+def _clean_once(folder: Path) -> None:
+    key = os.path.abspath(folder)
+    if key not in _CLEANED:
+        _CLEANED.add(key)
+        remove_stale_temp_files(folder)
+
+
+def _name_destination(e: OSError, tmp: Path, path: Path) -> OSError:
+    """The error with :obj:`path` (not the temporary file) as its filename."""
+    if e.filename is None or os.fspath(e.filename) == os.fspath(tmp):
+        new = type(e)(e.errno, e.strerror or str(e), str(path)) if e.errno else e
+        if new is not e:
+            new.__cause__ = e
+        return new
+    return e
 
 
 def _new_file_mode(path: Path) -> int:
@@ -67,15 +156,26 @@ def atomic_open(
     if not folder.is_dir():
         raise FileNotFoundError(f"{path}: folder '{folder}' does not exist")
     file_mode = _new_file_mode(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    _clean_once(folder)
+    tmp = temp_path(path)
     try:
-        kwargs = {} if mode == "wb" else {"encoding": encoding, "newline": ""}
-        with os.fdopen(fd, mode, **kwargs) as f:
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, file_mode)
-        os.replace(tmp, path)
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except OSError as e:
+            raise _name_destination(e, tmp, path) from None
+        try:
+            kwargs = {} if mode == "wb" else {"encoding": encoding, "newline": ""}
+            with os.fdopen(fd, mode, **kwargs) as f:
+                yield f
+                f.flush()
+                os.fsync(f.fileno())
+            os.chmod(tmp, file_mode)
+            os.replace(tmp, path)
+        except OSError as e:
+            new = _name_destination(e, tmp, path)
+            if new is e:
+                raise
+            raise new from e
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)

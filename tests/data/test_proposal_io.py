@@ -101,7 +101,8 @@ def test_from_segments_matches_loop():
     (SSN.replace("3 30 60\n", ""), "expected a block header|numbers per line|expected a count"),
     (SSN[: SSN.index("12 0.3100")], "truncated"),
     (SSN.replace("3 30 60", "3 60 30"), "inverted"),
-    (SSN.replace("12 150 210", "12 150 900"), "outside the video"),
+    (SSN.replace("12 0.3100 1.0000 160 170", "12 0.3100 1.0000 160 900"),
+     "outside the video"),
     (SSN.replace("3 0.8516", "33 0.8516"), r"labels must lie in \[0, 20\]"),
     (SSN.replace("3 30 60", "0 30 60"), "1-based"),
     (SSN.replace("0 0 0 0 15", "0 0 0 x 15"), "non-numeric"),
@@ -161,3 +162,92 @@ def test_bad_bsn(tmp_path, text, match):
         read_bsn_csv(p, 10.0)
     with pytest.raises(ValueError, match="vid9"):
         read_bsn_csv(p, 10.0)
+
+
+# ------------------------------------------------------------------ issue #15 / #14
+def _read(tmp_path, text, **kw):
+    p = tmp_path / "list.txt"
+    p.write_text(text)
+    return p, lambda: read_ssn_proposals(p, fps=30.0, num_classes=20, **kw)
+
+
+def test_proposal_count_too_high_names_video_and_line(tmp_path):
+    # the first video announces 5 proposals but has 3; the next block header follows
+    p, read = _read(tmp_path, SSN.replace("\n3\n3 0.8516", "\n5\n3 0.8516"))
+    with pytest.raises(ValueError) as err:
+        read()
+    assert str(err.value) == (f"{p}: video 'video_validation_0000051': expected 5 proposals "
+                              "lines, the block ends at line 11 (line 12 is '# 1'; is the count "
+                              "on line 8 too high?)")
+    # the last video of the file: the file ends
+    last = SSN.replace("video_validation_0000052\n120\n1\n0\n0\n",
+                       "video_validation_0000052\n120\n1\n0\n2\n0 0 0 0 15\n\n")
+    p, read = _read(tmp_path, last)
+    with pytest.raises(ValueError) as err:
+        read()
+    assert str(err.value) == (f"{p}: video 'video_validation_0000052': expected 2 proposals "
+                              "lines, file ends at line 18 (truncated list, or the count on "
+                              "line 17 is too high)")
+    assert "non-numeric" not in str(err.value)
+
+
+def test_ground_truth_count_too_high_hints_at_the_count(tmp_path):
+    p, read = _read(tmp_path, SSN.replace("300\n1\n2\n", "300\n1\n3\n"))
+    with pytest.raises(ValueError) as err:
+        read()
+    assert str(err.value) == (f"{p}:8: video 'video_validation_0000051': field 'ground truth': "
+                              "expected 3 numbers per line, got 1 (is the count on line 5 too "
+                              "high?)")
+
+
+@pytest.mark.parametrize("old,new,line,what", [
+    ("0 0 0 0 15", "0 0 0 15 15", 10, "zero-length segment [15.0, 15.0]"),
+    ("12 0.3100 1.0000 160 170", "12 0.3100 1.0000 160 900", 11,
+     "segment [160.0, 900.0] outside the video's 300 frames"),
+    ("3 0.8516 0.9634 28 62", "3 0.8516 0.9634 -5 62", 9,
+     "segment [-5.0, 62.0] outside the video's 300 frames"),
+    ("0 0 0 0 15", "0 0 0 20 15", 10, "inverted segment [20.0, 15.0]"),
+])
+def test_bad_proposal_names_file_and_line(tmp_path, old, new, line, what):
+    p, read = _read(tmp_path, SSN.replace(old, new))
+    with pytest.raises(ValueError) as err:
+        read()
+    idx = line - 9
+    assert str(err.value) == (f"{p}:{line}: video 'video_validation_0000051': field "
+                              f"'proposals'[{idx}]: {what}" + (" (frames)" if "outside" not in
+                                                               what else ""))
+
+
+def test_ground_truth_past_the_last_frame_is_clipped_with_one_warning(tmp_path):
+    # issue #14: THUMOS14's lists hold 30 GT segments ending after the last frame
+    text = SSN.replace("12 150 210", "12 150 900") + """# 2
+video_validation_0000053
+100
+1
+2
+5 90 140
+5 120 160
+0
+"""
+    p, read = _read(tmp_path, text)
+    with pytest.warns(UserWarning) as rec:
+        lists = read()
+    assert len(rec) == 1
+    msg = str(rec[0].message)
+    assert msg.startswith(f"{p}: 3 ground-truth segment(s) outside their video's frames were "
+                          "clipped")
+    assert f"e.g. {p}:7: video 'video_validation_0000051': ground truth [150.0, 900.0]" in msg
+    a = lists["video_validation_0000051"]
+    np.testing.assert_allclose(a.gt_segments, [[1.0, 2.0], [5.0, 10.0]])  # 900 -> 300 frames
+    c = lists["video_validation_0000053"]
+    np.testing.assert_allclose(c.gt_segments, [[3.0, 100 / 30]])  # [120, 160]: nothing left
+    np.testing.assert_array_equal(c.gt_labels, [4])
+
+
+def test_real_thumos14_style_list_does_not_abort(tmp_path):
+    # the shape of the real problem: a frame count smaller than the annotated end
+    text = "# 0\nvideo_test_0000004\n835\n1\n1\n7 800 873\n1\n7 0.9 1.0 790 835\n"
+    _, read = _read(tmp_path, text)
+    with pytest.warns(UserWarning, match="1 ground-truth segment"):
+        lists = read()
+    np.testing.assert_allclose(lists["video_test_0000004"].gt_segments * 30, [[800, 835]])

@@ -164,32 +164,32 @@ class _Figures:
 # ---------------------------------------------------------------------------------------------
 
 
-def _detections_by_video(det: Detections) -> dict[str, Detections]:
-    if len(det) == 0:
-        return {}
-    order = np.argsort(det.video_id, kind="stable")
-    vids = det.video_id[order]
-    cuts = np.flatnonzero(np.r_[True, vids[1:] != vids[:-1], True])
-    return {str(vids[a]): det[order[a:b]] for a, b in zip(cuts[:-1], cuts[1:])}
-
-
-def _video_scores(gt: Mapping[str, VideoAnnotation], by_video: Mapping[str, Detections],
+def _video_scores(gt: Mapping[str, VideoAnnotation], det: Detections,
                   tiou: np.ndarray) -> dict[str, float]:
-    """Per-video AP: the video's own mAP (its ground-truth classes; predictions of other
-    classes cannot change them), averaged over the thresholds. One small evaluation per video:
-    about 1 ms each."""
-    out = {}
-    for vid, ann in gt.items():
-        if len(ann) == 0:
-            continue
-        det = by_video.get(vid)
-        if det is None or len(det) == 0:
-            out[vid] = 0.0
-            continue
-        det = det[np.isin(det.label, np.asarray(ann.labels, dtype=str))]
-        res = detection_map({vid: dataclasses.replace(ann, subset=None)}, det, tiou)
-        out[vid] = float(res.average_mAP)
-    return out
+    """Per-video AP: the video's own mAP (over its ground-truth classes; predictions of other
+    classes cannot change their AP), averaged over the thresholds. One evaluation for all
+    videos: the AP of class c on video v alone is the AP of a pseudo-class (v, c) whose
+    instances and predictions are those of c in v."""
+    vids = [v for v, a in gt.items() if len(a)]
+    if not vids:
+        return {}
+    sep = "\x1f"
+    pseudo = {v: dataclasses.replace(gt[v], subset=None,
+                                     labels=[f"{v}{sep}{lab}" for lab in gt[v].labels])
+              for v in vids}
+    if len(det):
+        key = np.char.add(np.char.add(det.video_id.astype(str), sep), det.label.astype(str))
+        known = np.asarray(sorted({lab for a in pseudo.values() for lab in a.labels}), dtype=str)
+        keep = np.isin(key, known)
+        det = Detections(det.video_id[keep], key[keep], det.score[keep], det.segment[keep])
+    res = detection_map(pseudo, det, tiou)
+    row = {v: k for k, v in enumerate(vids)}
+    video_of = {lab: row[v] for v, a in pseudo.items() for lab in a.labels}
+    v_idx = np.array([video_of[lab] for lab in res.labels], dtype=np.int64)
+    ap = res.ap.mean(axis=0)
+    total = np.bincount(v_idx, weights=ap, minlength=len(vids))
+    count = np.bincount(v_idx, minlength=len(vids))
+    return {v: float(total[k] / count[k]) for k, v in enumerate(vids)}
 
 
 def _pick_videos(scores: Mapping[str, float], n: int) -> list[tuple[str, str, float]]:
@@ -531,8 +531,7 @@ def build_report(
                 rec_why = f"Proposals could not be evaluated: {e}"
     notes += [f"warning: {w.message}" for w in caught]
 
-    by_video = _detections_by_video(det)
-    scores = _video_scores(gt, by_video, thr)
+    scores = _video_scores(gt, det, thr)
     in_subset = np.isin(det.video_id, np.asarray(list(gt), dtype=str)) if len(det) else []
 
     if run_summary is not None and run_summary.get("average_mAP") is not None:

@@ -176,15 +176,23 @@ def test_video_scores_and_picks():
           "e": VideoAnnotation("e", "test", 20.0, 25.0)}  # no instance: not ranked
     det = Detections(["a", "b", "b", "a"], ["X", "X", "Z", "Y"], [0.9, 0.8, 0.95, 0.1],
                      [[1.0, 5.0], [1.0, 4.0], [8.0, 9.0], [0.0, 1.0]])
-    from tagraph.report import _detections_by_video
-
     thr = np.array([0.5, 0.9])
-    scores = _video_scores(gt, _detections_by_video(det), thr)
+    scores = _video_scores(gt, det, thr)
     assert set(scores) == {"a", "b", "c"}
     assert scores["a"] == pytest.approx(1.0)  # the Y prediction in 'a' has no Y ground truth
     assert scores["c"] == 0.0  # no prediction
     ref = detection_map({"b": gt["b"]}, det[(det.video_id == "b") & (det.label != "Z")], thr)
     assert scores["b"] == pytest.approx(ref.average_mAP)
+    # the same as one evaluation per video, on the example files
+    from tagraph.io import load_annotations, load_results
+
+    gt, det = load_annotations(GT), load_results(PRED)
+    scores_ex = _video_scores(gt, det, THUMOS14_TIOU)
+    assert len(scores_ex) == len(gt)
+    for v, ann in gt.items():
+        d = det[(det.video_id == v) & np.isin(det.label, ann.labels)]
+        ref = detection_map({v: ann}, d, THUMOS14_TIOU)
+        assert scores_ex[v] == pytest.approx(ref.average_mAP, abs=1e-12), v
     assert _pick_videos(scores, 3) == [("best", "a", scores["a"]),
                                        ("median", "b", scores["b"]),
                                        ("worst", "c", 0.0)]

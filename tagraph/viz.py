@@ -41,6 +41,7 @@ GT_COLOR = "#d62728"
 GT_EDGE = "#6b0f10"
 SCORE_CMAP = "viridis"
 MAX_LANES = 4  # prediction sub-rows per class; further overlapping predictions share the last
+CAS_TOP_PREDICTED = 2  # predicted classes the CAS panel draws besides the ground-truth ones
 
 
 def _require_matplotlib() -> Any:
@@ -155,6 +156,8 @@ def plot_timeline(
     cas: Any = None,
     cas_times: Any = None,
     cas_classes: Sequence[int | str] | None = None,
+    cas_predicted: Sequence[int | str] | None = None,
+    cas_normalize: str = "class",
     title: str | None = None,
     ax: Axes | None = None,
 ) -> Figure:
@@ -166,9 +169,16 @@ def plot_timeline(
     (the best ones first). Classes with ground truth come first; classes with predictions only
     (false positives) follow by best score, up to :obj:`max_classes` rows in all.
 
+    The colour map spans the shown scores' own range (given in the legend), so that scores
+    that all lie within, say, 0.1-0.3 still use all its colours.
+
     With :obj:`cas`, a panel beneath (same time axis) draws the class activation sequence of a
-    weakly-supervised model, one curve per class, over a light shading of that class's
-    ground truth.
+    weakly-supervised model, one curve per class: the ground-truth classes (solid, over a light
+    shading of that class's ground truth) and the top predicted classes (dashed), each labelled
+    in the legend. By default each curve is min-max normalised over the video
+    (:obj:`cas_normalize="class"`, the legend gives its raw range): one class with much larger
+    activations then no longer flattens the others, and the curves show what the detectors'
+    per-video, per-class ``normalize="minmax"`` thresholds see.
 
     Args:
         gt_segments (array-like or VideoAnnotation, optional): :obj:`[M, 2]` ground-truth
@@ -192,9 +202,16 @@ def plot_timeline(
         cas (array-like, optional): :obj:`[T, C]` (or :obj:`[T]`) class activation sequence.
         cas_times (array-like, optional): :obj:`[T]` times (s) of the CAS snippets.
             (default: :obj:`None`, :obj:`T` evenly spaced snippet centres over :obj:`duration`)
-        cas_classes (list[int or str], optional): CAS columns to draw (indices or names).
-            (default: :obj:`None`, the ground-truth classes; without ground truth the first
-            five rows, else the five columns with the highest peak)
+        cas_classes (list[int or str], optional): Exactly the CAS columns to draw (indices or
+            names). (default: :obj:`None`, the ground-truth classes and the top predicted ones,
+            see :obj:`cas_predicted`)
+        cas_predicted (list[int or str], optional): The classes the model predicts for the
+            video (e.g. its best video-level scores), drawn after the ground-truth classes.
+            (default: :obj:`None`, the two best prediction-only rows of the timeline, else the
+            two columns outside the ground truth with the highest peak; five without ground
+            truth)
+        cas_normalize (str, optional): :obj:`"class"`: every curve min-max rescaled to
+            :obj:`[0, 1]` over the video; :obj:`"none"`: raw values. (default: :obj:`"class"`)
         title (str, optional): Title. (default: :obj:`None`, the video id when known)
         ax (matplotlib.axes.Axes, optional): Draw into these axes (colour bar and CAS panel
             are appended to them). (default: :obj:`None`, a new figure)
@@ -317,8 +334,7 @@ def plot_timeline(
         ax.barh(y + gt_top, gt_seg[:, 1] - gt_seg[:, 0], height=gt_h, left=gt_seg[:, 0],
                 align="edge", color=GT_COLOR, edgecolor=GT_EDGE, linewidth=0.4, zorder=3)
 
-    vmin = min(0.0, float(pr_score.min())) if len(pr_score) else 0.0
-    vmax = max(1.0, float(pr_score.max())) if len(pr_score) else 1.0
+    vmin, vmax = _score_range(pr_score)
     norm = Normalize(vmin=vmin, vmax=vmax)
     cmap = SCORE_CMAP
     if len(pr_seg):
@@ -358,8 +374,10 @@ def plot_timeline(
     handles = [Patch(facecolor=GT_COLOR, edgecolor=GT_EDGE, linewidth=0.4, label="ground truth")]
     if has_pred:
         shown_k = f", top {top_k} per class" if top_k is not None else ""
+        lo, hi = float(pr_score.min()), float(pr_score.max())
+        span = f"{lo:.2g}" if lo == hi else f"{lo:.2g} to {hi:.2g}"
         handles.append(Patch(facecolor=_cmap(cmap)(0.6), edgecolor="0.15", linewidth=0.3,
-                             label=f"predictions (colour = score{shown_k})"))
+                             label=f"predictions (colour = score, {span}{shown_k})"))
     if hidden:
         handles.append(Patch(facecolor="none", edgecolor="none",
                              label=f"+{hidden} classes with predictions only, not shown"))
@@ -375,11 +393,22 @@ def plot_timeline(
         fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), cax=bar, label="score")
 
     if cas_arr is not None:
-        _cas_panel(ax, divider, cas_arr, cas_times, cas_classes, class_names, rows, own,
-                   gt_seg, gt_lab, duration)
+        _cas_panel(ax, divider, cas_arr, cas_times, cas_classes, cas_predicted, cas_normalize,
+                   class_names, rows, own, gt_seg, gt_lab, duration)
     else:
         ax.set_xlabel("time (s)")
     return fig
+
+
+def _score_range(scores: np.ndarray) -> tuple[float, float]:
+    """Colour-map limits: the scores' own range (a window of 0.1 around a single value), so
+    that scores all within 0.1-0.3 still span the whole colour map."""
+    if len(scores) == 0:
+        return 0.0, 1.0
+    lo, hi = float(scores.min()), float(scores.max())
+    if not hi - lo > 1e-9 * max(1.0, abs(hi)):
+        return lo - 0.05, hi + 0.05
+    return lo, hi
 
 
 def _cmap(name: str) -> Any:
@@ -388,12 +417,25 @@ def _cmap(name: str) -> Any:
     return matplotlib.colormaps[name]
 
 
+def _cas_column(c: int | str, column: dict[str, int], C: int, what: str) -> int:
+    if isinstance(c, str):
+        if c not in column:
+            raise ValueError(f"plot_timeline: {what}: unknown class {c!r}")
+        return column[c]
+    if not 0 <= int(c) < C:
+        raise ValueError(f"plot_timeline: {what}: column {c} out of range for a CAS with {C} "
+                         "columns")
+    return int(c)
+
+
 def _cas_panel(
     ax: Axes,
     divider: Any,
     cas: np.ndarray,
     cas_times: Any,
     cas_classes: Sequence[int | str] | None,
+    cas_predicted: Sequence[int | str] | None,
+    cas_normalize: str,
     class_names: Sequence[str] | None,
     rows: list[str],
     own: bool,
@@ -401,7 +443,12 @@ def _cas_panel(
     gt_lab: np.ndarray,
     duration: float,
 ) -> None:
+    from matplotlib.patches import Patch
+
     T, C = cas.shape
+    if cas_normalize not in ("class", "none"):
+        raise ValueError(f"plot_timeline: cas_normalize must be 'class' or 'none', got "
+                         f"{cas_normalize!r}")
     if cas_times is None:
         times = (np.arange(T) + 0.5) * (duration / T)
     else:
@@ -414,42 +461,61 @@ def _cas_panel(
         raise ValueError(f"plot_timeline: cas has {C} columns but class_names has "
                          f"{len(class_names)} names")
     column = {n: i for i, n in enumerate(names)}
+    gt_classes = set(gt_lab.tolist())
+    role: dict[int, str] = {}  # column -> "GT" / "predicted" / ""
     if cas_classes is None:
-        gt_classes = set(gt_lab.tolist())
-        cols = [column[c] for c in rows if c in column and c in gt_classes]
-        if not cols:
-            cols = [column[c] for c in rows if c in column][:5]
-        if not cols:
-            cols = np.argsort(-cas.max(axis=0), kind="stable")[:5].tolist()
+        for c in rows:
+            if c in column and c in gt_classes:
+                role[column[c]] = "GT"
+        if cas_predicted is not None:
+            extra = [_cas_column(c, column, C, "cas_predicted") for c in cas_predicted]
+        else:  # the prediction-only rows of the timeline (by best score), else the CAS peaks
+            extra = [column[c] for c in rows if c in column and c not in gt_classes]
+            if not extra:
+                extra = np.argsort(-cas.max(axis=0), kind="stable").tolist()
+            extra = [c for c in extra if c not in role][:CAS_TOP_PREDICTED if role else 5]
+        for c in extra:
+            role.setdefault(c, "predicted")
+        if not role:
+            role = {c: "" for c in np.argsort(-cas.max(axis=0), kind="stable")[:5].tolist()}
     else:
-        cols = []
         for c in cas_classes:
-            if isinstance(c, str):
-                if c not in column:
-                    raise ValueError(f"plot_timeline: cas_classes: unknown class {c!r}")
-                cols.append(column[c])
-            else:
-                if not 0 <= int(c) < C:
-                    raise ValueError(f"plot_timeline: cas_classes: column {c} out of range "
-                                     f"for a CAS with {C} columns")
-                cols.append(int(c))
-    cols = cols[:10]
+            col = _cas_column(c, column, C, "cas_classes")
+            role.setdefault(col, "GT" if names[col] in gt_classes else "")
+    cols = list(role)[:10]
 
     # our own figure reserved 1.8 in for the panel; in user axes it takes a third of them
     cax = divider.append_axes("bottom", size=1.6 if own else "50%", pad=0.25, sharex=ax)
     colors = _cmap("tab10")
     for j, c in enumerate(cols):
         color = colors(j % 10)
-        cax.plot(times, cas[:, c], color=color, linewidth=1.2, label=names[c])
+        y = cas[:, c]
+        label = names[c] + (f" ({role[c]})" if role[c] else "")
+        if cas_normalize == "class":
+            lo, hi = float(np.nanmin(y)), float(np.nanmax(y))
+            y = (y - lo) / (hi - lo) if hi > lo else np.full_like(y, 0.5)
+            label += f"\nraw {lo:.3g} to {hi:.3g}"
+        cax.plot(times, y, color=color, linewidth=1.2, label=label,
+                 linestyle="-" if role[c] == "GT" else "--")
         for s, e in gt_seg[gt_lab == names[c]]:
             cax.axvspan(s, e, color=color, alpha=0.12, linewidth=0)
     ax.tick_params(axis="x", labelbottom=False)
     cax.set_xlim(0.0, duration)
     cax.set_xlabel("time (s)")
-    cax.set_ylabel("CAS")
+    if cas_normalize == "class":
+        cax.set_ylim(-0.05, 1.05)
+        cax.set_yticks([0.0, 0.5, 1.0])
+        cax.set_ylabel("CAS (min-max\nper class)")
+    else:
+        cax.set_ylabel("CAS")
     cax.grid(color="0.92")
     if cols:
-        cax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize="small", frameon=False)
+        handles, _ = cax.get_legend_handles_labels()
+        if any(role[c] == "GT" for c in cols):
+            handles.append(Patch(facecolor="0.55", alpha=0.3, linewidth=0,
+                                 label="ground truth\n(shaded, line colour)"))
+        cax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0),
+                   fontsize="x-small", frameon=False)
 
 
 def plot_video(

@@ -88,13 +88,51 @@ def test_timeline_bar_geometry(mpl):
 def test_timeline_colour_follows_score(mpl):
     import matplotlib
 
-    seg = np.array([[0.0, 1.0], [2.0, 3.0]])
-    fig = plot_timeline(pred_segments=seg, pred_labels=["A", "A"], pred_scores=[0.1, 0.9],
-                        duration=4.0)
+    seg = np.array([[0.0, 1.0], [2.0, 3.0], [4.0, 5.0]])
+    fig = plot_timeline(pred_segments=seg, pred_labels=["A", "A", "A"],
+                        pred_scores=[0.1, 0.9, 0.5], duration=6.0)
     bars = sorted(_bars(_timeline_axes(fig)), key=lambda b: b.get_x())
     cmap = matplotlib.colormaps["viridis"]
-    np.testing.assert_allclose(bars[0].get_facecolor(), cmap(0.1), atol=1e-2)
-    np.testing.assert_allclose(bars[1].get_facecolor(), cmap(0.9), atol=1e-2)
+    # the colour map spans the scores' own range: lowest -> 0, highest -> 1
+    np.testing.assert_allclose(bars[0].get_facecolor(), cmap(0.0), atol=1e-2)
+    np.testing.assert_allclose(bars[1].get_facecolor(), cmap(1.0), atol=1e-2)
+    np.testing.assert_allclose(bars[2].get_facecolor(), cmap(0.5), atol=1e-2)
+
+
+def _colour_bar(fig):
+    bars = [a for a in fig.axes if a.get_ylabel() == "score"]
+    assert len(bars) == 1
+    return bars[0]
+
+
+def test_timeline_low_scores_use_the_whole_colour_map(mpl):
+    """Scores all within 0.1-0.3: the colour bar spans 0.1-0.3 (readable), the legend says so,
+    and the lowest and highest bars take the two ends of the colour map."""
+    import matplotlib
+
+    rng = np.random.default_rng(0)
+    scores = np.r_[0.1, 0.3, rng.uniform(0.1, 0.3, 8)]
+    starts = np.arange(10) * 5.0
+    fig = plot_timeline([[1.0, 4.0]], ["A"], np.stack([starts, starts + 3], 1), ["A"] * 10,
+                        scores, duration=60.0)
+    cb = _colour_bar(fig)
+    lo, hi = cb.get_ylim()
+    assert lo == pytest.approx(0.1) and hi == pytest.approx(0.3)
+    ticks = [t for t in cb.get_yticks() if lo - 1e-9 <= t <= hi + 1e-9]
+    assert len(ticks) >= 3  # several labelled values inside the narrow range
+    legend = [t.get_text() for t in _timeline_axes(fig).get_legend().get_texts()]
+    assert any("0.1 to 0.3" in t for t in legend)
+    bars = [b for b in _bars(_timeline_axes(fig)) if b.get_facecolor()[:3] != (
+        matplotlib.colors.to_rgb("#d62728"))]
+    by_x = {round(b.get_x(), 6): b for b in bars}
+    cmap = matplotlib.colormaps["viridis"]
+    np.testing.assert_allclose(by_x[0.0].get_facecolor(), cmap(0.0), atol=1e-2)
+    np.testing.assert_allclose(by_x[5.0].get_facecolor(), cmap(1.0), atol=1e-2)
+    # one score only: a small window around it, no division by zero
+    fig = plot_timeline(pred_segments=[[0.0, 1.0]], pred_labels=["A"], pred_scores=[0.2],
+                        duration=2.0)
+    lo, hi = _colour_bar(fig).get_ylim()
+    assert lo < 0.2 < hi and hi - lo == pytest.approx(0.1)
 
 
 def test_timeline_top_k(mpl):
@@ -205,22 +243,33 @@ def test_timeline_duration_default_and_bad_input(mpl):
     assert len(_bars(_timeline_axes(fig))) == 0
 
 
+def _cas_axes(fig):
+    panels = [a for a in fig.axes if a.get_visible() and a.get_ylabel().startswith("CAS")]
+    assert len(panels) == 1
+    return panels[0]
+
+
 def test_timeline_cas_panel(mpl):
     gt_seg, gt_lab, pr_seg, pr_lab, pr_score = _example()
     T = 80
     cas = torch.rand(T, len(NAMES))
     fig = plot_timeline(gt_seg, gt_lab, pr_seg, pr_lab, pr_score, duration=40.0,
                         class_names=NAMES, cas=cas)
-    panels = [a for a in fig.axes if a.get_visible() and a.get_ylabel() == "CAS"]
-    assert len(panels) == 1
-    cax = panels[0]
+    cax = _cas_axes(fig)
     assert cax.get_xlim() == (0.0, 40.0)
     assert cax.get_xlabel() == "time (s)"
-    # default: one curve per ground-truth class, on evenly spaced snippet centres
+    assert cax.get_ylabel() == "CAS (min-max\nper class)"  # a labelled y axis
+    # default: the ground-truth classes (solid), then the prediction-only class (dashed),
+    # labelled, on evenly spaced snippet centres, each min-max normalised
     lines = cax.get_lines()
-    assert [ln.get_label() for ln in lines] == ["Diving", "LongJump"]
+    assert [ln.get_label().split("\n")[0] for ln in lines] == [
+        "Diving (GT)", "LongJump (GT)", "Shotput (predicted)"]
+    assert [ln.get_linestyle() for ln in lines] == ["-", "-", "--"]
     np.testing.assert_allclose(lines[0].get_xdata(), (np.arange(T) + 0.5) * 40.0 / T)
-    np.testing.assert_allclose(lines[1].get_ydata(), cas[:, 2].numpy())
+    raw = cas[:, 2].numpy().astype(np.float64)
+    np.testing.assert_allclose(lines[1].get_ydata(),
+                               (raw - raw.min()) / (raw.max() - raw.min()), rtol=1e-6)
+    assert f"raw {raw.min():.3g} to {raw.max():.3g}" in lines[1].get_label()
     # timeline and CAS panel share the time axis and have the same width
     ax = _timeline_axes(fig)
     fig.canvas.draw()
@@ -229,22 +278,66 @@ def test_timeline_cas_panel(mpl):
     cax.set_xlim(5.0, 10.0)
     assert ax.get_xlim() == (5.0, 10.0)
 
-    # explicit classes (names or columns) and times
+    # explicit classes (names or columns) and times, raw values
     times = np.linspace(0.25, 39.75, T)
     fig = plot_timeline(gt_seg, gt_lab, duration=40.0, class_names=NAMES, cas=cas,
-                        cas_times=times, cas_classes=["Shotput", 1])
-    cax = [a for a in fig.axes if a.get_ylabel() == "CAS"][0]
-    assert [ln.get_label() for ln in cax.get_lines()] == ["Shotput", "HighJump"]
+                        cas_times=times, cas_classes=["Shotput", 1, "Diving"],
+                        cas_normalize="none")
+    cax = _cas_axes(fig)
+    assert cax.get_ylabel() == "CAS"
+    assert [ln.get_label() for ln in cax.get_lines()] == ["Shotput", "HighJump", "Diving (GT)"]
     np.testing.assert_allclose(cax.get_lines()[0].get_xdata(), times)
+    np.testing.assert_allclose(cax.get_lines()[0].get_ydata(), cas[:, 3].numpy(), rtol=1e-6)
+    # the model's own top classes (e.g. from its video-level scores) after the GT classes
+    fig = plot_timeline(gt_seg, gt_lab, duration=40.0, class_names=NAMES, cas=cas,
+                        cas_predicted=["Diving", 3])
+    assert [ln.get_label().split("\n")[0] for ln in _cas_axes(fig).get_lines()] == [
+        "Diving (GT)", "LongJump (GT)", "Shotput (predicted)"]
     with pytest.raises(ValueError, match="unknown class"):
         plot_timeline(gt_seg, gt_lab, class_names=NAMES, cas=cas, cas_classes=["Nope"])
+    with pytest.raises(ValueError, match="out of range"):
+        plot_timeline(gt_seg, gt_lab, class_names=NAMES, cas=cas, cas_predicted=[9])
     with pytest.raises(ValueError, match="cas_times"):
         plot_timeline(gt_seg, gt_lab, class_names=NAMES, cas=cas, cas_times=times[:5])
+    with pytest.raises(ValueError, match="cas_normalize"):
+        plot_timeline(gt_seg, gt_lab, class_names=NAMES, cas=cas, cas_normalize="max")
+
+
+def test_timeline_cas_outlier_class_does_not_flatten_the_others(mpl):
+    """One class with activations 1000x the others: every curve still spans the panel."""
+    gt_seg, gt_lab, *_ = _example()
+    T = 60
+    rng = np.random.default_rng(1)
+    cas = rng.uniform(0.0, 0.05, (T, len(NAMES)))
+    cas[:, 2] *= 1000.0  # LongJump: the outlier
+    fig = plot_timeline(gt_seg, gt_lab, duration=40.0, class_names=NAMES, cas=cas)
+    cax = _cas_axes(fig)
+    lo, hi = cax.get_ylim()
+    assert hi <= 1.1 and lo >= -0.1  # not set by the outlier's range (up to ~50)
+    for line in cax.get_lines():
+        y = np.asarray(line.get_ydata())
+        assert y.min() == pytest.approx(0.0) and y.max() == pytest.approx(1.0)
+        assert y.max() - y.min() > 0.5 * (hi - lo)  # each curve uses most of the height
+    longjump = [ln for ln in cax.get_lines() if ln.get_label().startswith("LongJump")][0]
+    raw = cas[:, 2]
+    assert f"raw {raw.min():.3g} to {raw.max():.3g}" in longjump.get_label()
+
+
+def test_timeline_ground_truth_in_legends(mpl):
+    gt_seg, gt_lab, pr_seg, pr_lab, pr_score = _example()
+    cas = np.random.default_rng(0).random((40, 4))
+    fig = plot_timeline(gt_seg, gt_lab, pr_seg, pr_lab, pr_score, duration=40.0,
+                        class_names=NAMES, cas=cas)
+    timeline = [t.get_text() for t in _timeline_axes(fig).get_legend().get_texts()]
+    assert timeline[0] == "ground truth"
+    panel = [t.get_text() for t in _cas_axes(fig).get_legend().get_texts()]
+    assert any(t.startswith("ground truth") for t in panel)  # the shaded GT spans
+    assert any(t.startswith("Diving (GT)") for t in panel)
 
 
 def test_timeline_without_cas_has_no_panel(mpl):
     fig = plot_timeline(*_example(), duration=40.0, class_names=NAMES)
-    assert not any(a.get_ylabel() == "CAS" for a in fig.axes)
+    assert not any(a.get_ylabel().startswith("CAS") for a in fig.axes)
     assert len(fig.axes) == 2  # timeline and colour bar
 
 

@@ -6,8 +6,8 @@ code) as the parser default. :data:`COMMANDS` lists the modules in the order the
 ``tagraph --help``.
 """
 
-from tagraph.commands import analyze, data, demo, evaluate, info, plot, predict, train
+from tagraph.commands import analyze, data, demo, evaluate, info, plot, predict, report, train
 
-COMMANDS = [demo, train, evaluate, analyze, predict, plot, data, info]
+COMMANDS = [demo, train, evaluate, analyze, report, predict, plot, data, info]
 
 __all__ = ["COMMANDS"]

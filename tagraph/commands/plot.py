@@ -9,13 +9,21 @@ from typing import Any
 from tagraph.commands._common import run_guarded
 
 EPILOG = """\
-examples:
-  tagraph plot --results runs/grn/results_test.json --gt data/synthetic/raw/annotations.json \\
-      --video video_test_0000 --out timeline.png
-  tagraph plot --results results.json --gt gt.json --video VID --checkpoint runs/grn/best.pt
+examples (after 'tagraph demo', which writes ./tagraph_demo and caches the synthetic data
+under ~/.cache/tagraph):
+  tagraph plot --results tagraph_demo/pgcn/results_test.json \\
+      --gt ~/.cache/tagraph/demo_small/raw/synthetic-*/annotations.json \\
+      --video synthetic_test_0000050 --out timeline.png
+  tagraph plot --results tagraph_demo/ecm/results_test.json \\
+      --gt ~/.cache/tagraph/demo_small/raw/synthetic-*/annotations.json \\
+      --video synthetic_test_0000050 --checkpoint tagraph_demo/ecm/best.pt
+  tagraph plot --results examples/data/example_results.json \\
+      --gt examples/data/example_gt.json --video video_000
 
 With --checkpoint of a weakly-supervised model (GRN, ECM, BackTAL, ISSF), the video's class
-activation sequence is drawn under the timeline (the video must be in the config's dataset).
+activation sequence is drawn under the timeline (the video must be in the config's dataset):
+the ground-truth classes (solid) and the model's top classes for the video (dashed), each
+min-max normalised over the video (the legend gives the raw range).
 Needs matplotlib (pip install 'tagraph[plot]').
 """
 
@@ -41,8 +49,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def video_cas(checkpoint: str, video_id: str, overrides: list[str] = ()) -> dict[str, Any]:
-    """``{"cas": [T, C], "cas_times": [T], "cas_classes": names}`` of one video
-    from a weakly-supervised checkpoint (its config's test or training data)."""
+    """``{"cas": [T, C], "cas_times": [T], "cas_predicted": [3 best classes by video
+    score], "class_names": names}`` of one video from a weakly-supervised checkpoint (its
+    config's test or training data)."""
     import torch
 
     from tagraph.engine.config import apply_overrides
@@ -69,7 +78,7 @@ def video_cas(checkpoint: str, video_id: str, overrides: list[str] = ()) -> dict
     with torch.no_grad():
         cas, video_scores, _ = model.localization_outputs(batch)
     top = torch.topk(video_scores[0], k=min(3, video_scores.size(1))).indices.tolist()
-    return {"cas": cas.numpy(), "cas_times": batch.pos.numpy(), "cas_classes": top,
+    return {"cas": cas.numpy(), "cas_times": batch.pos.numpy(), "cas_predicted": top,
             "class_names": list(data.classes)}
 
 

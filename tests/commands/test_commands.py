@@ -25,7 +25,7 @@ from tests.engine.helpers import (
 )
 
 REPO = Path(__file__).resolve().parents[2]
-NAMES = ["demo", "train", "evaluate", "analyze", "predict", "plot", "data", "info"]
+NAMES = ["demo", "train", "evaluate", "analyze", "report", "predict", "plot", "data", "info"]
 
 
 def test_registry_order():
@@ -99,6 +99,10 @@ def test_demo_outputs(demo_dir, capsys):
         assert set(res) >= {"version", "results", "external_data"}
     pngs = sorted(p.name for p in demo_dir.glob("*.png"))
     assert "map_vs_tiou.png" in pngs and any(p.startswith("timeline_ecm_") for p in pngs)
+    page = (demo_dir / "report.html").read_text(encoding="utf-8")
+    for sid in ("summary", "map", "errors", "training", "config", "timelines"):
+        assert f'<section id="{sid}">' in page
+    assert "pgcn and ecm" in page and "<td>ecm</td>" in page  # both methods in the mAP table
 
 
 @pytest.mark.slow

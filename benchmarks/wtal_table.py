@@ -85,7 +85,7 @@ def run_one(name: str, variant: str, seed: int, args: dict[str, Any]) -> dict[st
         warnings.simplefilter("ignore")
         data = load_data(cfg)
         t0 = time.perf_counter()
-        summary = train(cfg, out, progress=False, data=data, test=False)
+        summary = train(cfg, out, progress=False, data=data, test=False, overwrite=True)
         t_train = time.perf_counter() - t0
         model = build_model(cfg, data.in_channels, len(data.classes))
         load_checkpoint(out / "best.pt", model, config=dict(cfg))

@@ -115,7 +115,8 @@ def _run(args: argparse.Namespace) -> int:
         cfg = demo_config(m, args.size, root)
         say(f"[{2 + i}/4] train {m} ({cfg['train']['epochs']} epochs; "
             f"{runner.METHODS[m].supervision})")
-        s = runner.train(cfg, out / m, device=args.device, progress=not args.quiet)
+        s = runner.train(cfg, out / m, device=args.device, progress=not args.quiet,
+                         overwrite=True)
         summaries[m] = {k: v for k, v in s.items() if k != "history"}
     say("[4/4] evaluation and plots")
     tiou = summaries["pgcn"]["tiou"]

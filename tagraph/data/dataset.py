@@ -104,6 +104,22 @@ def read_classes(src: str | os.PathLike | Sequence[str]) -> list[str]:
     return names
 
 
+def select_subset(annotations: Mapping[str, Any], subset: str,
+                  aliases: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    r"""The annotations of :obj:`subset`: matched verbatim (case-insensitive)
+    against each video's subset, else through the first of its
+    :obj:`aliases` (``{"train": ["training", "validation"]}``) that matches."""
+    key = subset.lower()
+    anns = {v: a for v, a in annotations.items() if (a.subset or "").lower() == key}
+    alias = (aliases or {}).get(key)
+    for name in ([alias] if isinstance(alias, str) else alias or []):
+        if anns:
+            break
+        anns = {v: a for v, a in annotations.items()
+                if (a.subset or "").lower() == str(name).lower()}
+    return anns
+
+
 def _signature(path: str | os.PathLike) -> list:
     """:func:`file_signature` of a file, or of every file of a folder (for cache keys)."""
     p = Path(path)
@@ -174,7 +190,8 @@ class TALDataset(InMemoryDataset):
             :class:`~tagraph.data.FeatureFolder`). (default: :obj:`None`:
             search the usual layouts)
         subset_aliases (dict, optional): Other names of subsets, e.g.
-            :obj:`{"train": "Validation"}`; :obj:`subset` is first matched
+            :obj:`{"train": "Validation"}` (or a list of names, the first one
+            found wins); :obj:`subset` is first matched
             verbatim (case-insensitive) against the JSON's subsets, the alias
             only when nothing matches. (default: :obj:`None`)
         max_snippets (int, optional): Resample longer videos to this many
@@ -235,7 +252,7 @@ class TALDataset(InMemoryDataset):
         feature_dim: int | None = None,
         feature_prefix: str = "",
         feature_pattern: str | None = None,
-        subset_aliases: Mapping[str, str] | None = None,
+        subset_aliases: Mapping[str, str | Sequence[str]] | None = None,
         max_snippets: int | None = None,
         resample: Literal["uniform", "interpolate"] = "uniform",
         proposals: Any = None,
@@ -279,7 +296,8 @@ class TALDataset(InMemoryDataset):
 
             check_feature_pattern(feature_pattern)
         self.feature_pattern = feature_pattern or None
-        self.subset_aliases = {str(k).lower(): str(v) for k, v in (subset_aliases or {}).items()}
+        self.subset_aliases = {str(k).lower(): [v] if isinstance(v, str) else list(v)
+                               for k, v in (subset_aliases or {}).items()}
         self.max_snippets = max_snippets
         self.resample = resample
         self.proposals = proposals
@@ -330,15 +348,11 @@ class TALDataset(InMemoryDataset):
             classes = sorted({lab for a in everything.values() for lab in a.labels})
         anns = everything
         if self.subset is not None:
-            key = self.subset.lower()
-            anns = {v: a for v, a in everything.items() if (a.subset or "").lower() == key}
-            alias = self.subset_aliases.get(key)
-            if not anns and alias is not None:
-                anns = {v: a for v, a in everything.items()
-                        if (a.subset or "").lower() == alias.lower()}
+            anns = select_subset(everything, self.subset, self.subset_aliases)
             if everything and not anns:
                 present = sorted({str(a.subset) for a in everything.values()})
-                also = f" nor '{alias}'" if alias is not None else ""
+                alias = self.subset_aliases.get(self.subset.lower())
+                also = f" (nor its alias(es) {alias})" if alias else ""
                 raise ValueError(f"{name}: no video in subset '{self.subset}'{also} "
                                  f"(subsets in the file: {present})")
         index = {c: i for i, c in enumerate(classes)}
@@ -423,7 +437,7 @@ class TALDataset(InMemoryDataset):
             "feature_dim": self.feature_dim,
             "feature_prefix": self.feature_prefix,
             "feature_pattern": self.feature_pattern,
-            "subset_aliases": sorted(self.subset_aliases.items()),
+            "subset_aliases": sorted((k, list(v)) for k, v in self.subset_aliases.items()),
             "max_snippets": self.max_snippets,
             "resample": self.resample,
             "proposals": describe(self.proposals),

@@ -173,7 +173,7 @@ def check_data(cfg: Mapping[str, Any], *, need_train: bool = True) -> DataCheck:
         training would reject the data.
     """
     from tagraph.data.clicks import read_clicks
-    from tagraph.data.dataset import read_classes
+    from tagraph.data.dataset import read_classes, select_subset
     from tagraph.data.features import FeatureFolder
     from tagraph.data.proposal_io import read_bsn_folder, read_ssn_proposals
     from tagraph.engine.data_config import data_layout
@@ -225,12 +225,7 @@ def check_data(cfg: Mapping[str, Any], *, need_train: bool = True) -> DataCheck:
     roles.append(("test", d.get("test_subset", "test")))
     dims_all: Counter = Counter()
     for role, subset in roles:
-        key = str(subset).lower()
-        anns = {v: a for v, a in everything.items() if (a.subset or "").lower() == key}
-        alias = layout.subset_aliases.get(key)
-        if not anns and alias is not None:
-            anns = {v: a for v, a in everything.items()
-                    if (a.subset or "").lower() == alias.lower()}
+        anns = select_subset(everything, str(subset), layout.subset_aliases)
         resolved = next(iter(anns.values())).subset if anns else subset
         sc = SubsetCheck(role, str(resolved), videos=len(anns))
         report.subsets.append(sc)

@@ -72,7 +72,8 @@ DATA_PRESETS: dict[str, dict[str, Any]] = {
         "feature_stride": 16.0,
         "feature_window": 16.0,
         "fps": 0.0,
-        "subset_aliases": {},
+        "subset_aliases": {"train": ["training", "validation"], "val": ["validation"],
+                           "test": ["testing"]},
     },
 }
 
@@ -106,7 +107,7 @@ class DataLayout:
     stride: float
     window: float
     fps: float | None
-    subset_aliases: dict[str, str] = field(default_factory=dict)
+    subset_aliases: dict[str, Any] = field(default_factory=dict)
     proposals: dict[str, Path | None] = field(default_factory=dict)
     clicks: str | Path | None = None
 

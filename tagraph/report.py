@@ -629,7 +629,7 @@ def run_inputs(
         if not p.is_file():
             raise FileNotFoundError(f"{p} does not exist: '{run}' is not a finished "
                                     "'tagraph train' folder (config.toml, results_test.json)")
-    cfg = load_config(cfg_path, list(overrides))
+    cfg = load_config(cfg_path, list(overrides), validate=False)  # runs of older versions
     d = cfg.get("data", {})
     test_subset = str(d.get("test_subset", "test"))
     history = None

@@ -89,11 +89,14 @@ class DataCheck:
             if j == 0:
                 lines.append("  ".join("-" * w for w in widths))
         if self.classes:
-            counts = [" / ".join(str(s.instances.get(c, 0)) for s in self.subsets)
+            counts = ["/".join(str(s.instances.get(c, 0)) for s in self.subsets)
                       for c in self.classes]
-            roles = " / ".join(s.role for s in self.subsets)
-            lines.append(f"classes: {len(self.classes)} (instances {roles}): " + ", ".join(
-                f"{c} {n}" for c, n in zip(self.classes, counts)))
+            roles = "/".join(s.role for s in self.subsets)
+            import textwrap
+
+            text = f"classes: {len(self.classes)} (instances {roles}): " + ", ".join(
+                f"{c} {n}" for c, n in zip(self.classes, counts))
+            lines += textwrap.wrap(text, 100, subsequent_indent="  ", break_on_hyphens=False)
         for e in self.errors:
             lines.append(f"ERROR: {e}")
         for w in self.warnings:

@@ -241,9 +241,9 @@ def _free_table_keys(cfg: Mapping[str, Any], table: str
             defaults.update(dflt)
         return names - {"video_id", "duration", "gt_segments", "gt_labels", "segments"}, defaults
     if table == "data.synthetic":
-        from tagraph.data.synthetic import SYNTHETIC_SIZES
+        from tagraph.data.synthetic import DEFAULTS, SYNTHETIC_SIZES
 
-        names = set()
+        names = set(DEFAULTS)
         for size in SYNTHETIC_SIZES.values():
             names |= set(size)
         return names, {}

@@ -305,13 +305,15 @@ def load_annotations(
         dict[str, VideoAnnotation]: Annotations by video id, in file order.
 
     Raises:
-        ValueError: Invalid JSON, missing fields, non-numeric, NaN or inverted segments; the
+        ValueError: Invalid JSON, a video id twice in ``database``, missing fields,
+            non-numeric (booleans included), NaN, inverted or entirely negative segments; the
             message names the file, the video and the field. A subset that matches no video is
-            also an error (listing the subsets present).
+            also an error (naming the file and listing the subsets present).
 
     Warns:
         FormatWarning: Ground-truth segments outside ``[0, duration]`` (kept as they are, as
-            the official evaluator does).
+            the official evaluator does); a class with at most two instances whose name is
+            nearly that of another class (a label typo becomes a class of its own).
     """
     name = _name(src)
     if isinstance(src, (str, os.PathLike)):
@@ -588,9 +590,10 @@ def load_results(
             (default: :obj:`None`, any label)
 
     Raises:
-        ValueError: Invalid JSON, missing fields, non-numeric / NaN / infinite scores or
-            segments, inverted segments, unknown labels; the message names the file, the video,
-            the entry index and the field.
+        ValueError: Invalid JSON, a video id twice in ``results``, missing fields,
+            non-numeric (``true`` / ``false`` included) / NaN / infinite scores or segments,
+            inverted or entirely negative segments, unknown labels; the message names the file,
+            the video, the entry index and the field.
 
     Warns:
         FormatWarning: Missing ``version`` or ``external_data`` (the official evaluator rejects

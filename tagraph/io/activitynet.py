@@ -369,11 +369,16 @@ def _subset_summary(videos: Mapping[str, VideoAnnotation]) -> str:
 #: A class with at most this many instances and a name near another's is probably a typo.
 RARE_LABEL_INSTANCES = 2
 #: :func:`difflib.SequenceMatcher` ratio above which two lower-cased class names are "near".
-NEAR_LABEL_RATIO = 0.85
+NEAR_LABEL_RATIO = 0.9
 
 
 def _label_key(label: str) -> str:
     return "".join(ch for ch in label.lower() if ch.isalnum())
+
+
+def _numbered(a: str, b: str) -> bool:
+    """``action_03`` / ``action_04``: names that differ in their numbers only."""
+    return re.sub(r"\d+", "#", a.lower()) == re.sub(r"\d+", "#", b.lower())
 
 
 def _near_duplicate_labels(
@@ -382,7 +387,8 @@ def _near_duplicate_labels(
     r"""Pairs ``(rare, other)`` of class names where ``rare`` has at most :obj:`rare` instances
     and ``other`` has more and looks nearly the same: equal up to case, spaces and punctuation,
     or a :class:`difflib.SequenceMatcher` ratio of the lower-cased names of at least
-    :obj:`ratio` (a label typo in the ground truth silently creates a new class)."""
+    :obj:`ratio` (a label typo in the ground truth silently creates a new class). Names that
+    differ in their numbers only (``action_03`` / ``action_04``) are distinct classes."""
     import difflib
 
     out = []
@@ -396,6 +402,8 @@ def _near_duplicate_labels(
             if _label_key(a) == _label_key(b):
                 best, best_r = b, 2.0
                 break
+            if _numbered(a, b):
+                continue
             r = difflib.SequenceMatcher(None, a.lower(), b.lower()).ratio()
             if r >= best_r:
                 best, best_r = b, r

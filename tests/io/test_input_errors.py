@@ -182,6 +182,10 @@ def test_distinct_rare_classes_do_not_warn(tmp_path):
         {"label": "Shotput", "segment": [3.0, 4.0]},
         {"label": "Shotput", "segment": [5.0, 6.0]},
         {"label": "Billiards", "segment": [1.0, 2.0]},
+        {"label": "Playing sitar", "segment": [1.0, 2.0]},
+        *[{"label": "Playing guitar", "segment": [1.0, 2.0]}] * 3,
+        {"label": "action_03", "segment": [1.0, 2.0]},
+        *[{"label": "action_04", "segment": [1.0, 2.0]}] * 3,
     ]}}
     with warnings.catch_warnings():
         warnings.simplefilter("error")

@@ -98,7 +98,9 @@ def run(args: argparse.Namespace) -> int:
             print("tagraph analyze: note: no plots (matplotlib is not installed: "
                   "pip install 'tagraph[plot]')", file=sys.stderr)
     # last (and only on success): the input warnings of the shared loader
-    for line in dict.fromkeys(f"WARNING: {w.message}" for w in caught):
+    from tagraph.commands.evaluate import warning_lines
+
+    for line in warning_lines("analyze", caught):
         print(line, file=sys.stderr)
     return 0
 

@@ -8,7 +8,13 @@ import sys
 import warnings
 from typing import Any
 
-from tagraph.evaluation import ACTIVITYNET_TIOU, THUMOS14_TIOU, DetectionResult, detection_map
+from tagraph.evaluation import (
+    ACTIVITYNET_TIOU,
+    THUMOS14_TIOU,
+    DetectionResult,
+    EvaluationInputWarning,
+    detection_map,
+)
 
 PRESETS = {"activitynet": ACTIVITYNET_TIOU, "thumos14": THUMOS14_TIOU}
 
@@ -23,7 +29,7 @@ examples:
 Numbers are identical to the official ActivityNet evaluator (Evaluation/eval_detection.py).
 Inputs that the official tool would score silently but wrongly are refused (exit status 2:
 duplicate video ids, true/false as scores, NaN / inverted / negative segments, ...); where a
-wrong number is likely the score is printed with WARNING: lines on stderr (prediction videos
+wrong number is likely the score comes with WARNING: lines on stderr (prediction videos
 absent from the ground truth, a 'v_' prefix on one side, times beyond the video durations,
 several subsets and no --subset, no predictions, ground-truth videos without predictions).
 """
@@ -116,9 +122,13 @@ def _classes_line(result: DetectionResult) -> str:
     return f"{len(result.labels)} classes (ground-truth instances): {counts}"
 
 
-def _warning_lines(caught: list[warnings.WarningMessage]) -> list[str]:
-    """One ``WARNING: ...`` line per distinct warning message, in order."""
-    return list(dict.fromkeys(f"WARNING: {w.message}" for w in caught))
+def warning_lines(command: str, caught: list[warnings.WarningMessage]) -> list[str]:
+    """One line per distinct warning, in order: ``WARNING: ...`` where the number is probably
+    wrong (:class:`~tagraph.evaluation.EvaluationInputWarning`), ``tagraph COMMAND: warning:
+    ...`` for the other (file format) warnings."""
+    return list(dict.fromkeys(
+        f"WARNING: {w.message}" if issubclass(w.category, EvaluationInputWarning)
+        else f"tagraph {command}: warning: {w.message}" for w in caught))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -150,6 +160,6 @@ def run(args: argparse.Namespace) -> int:
               f"{result.num_prediction_videos_matched} of them in the evaluated ground truth")
         print(_coverage_line(result))
         print(result.table(per_class=args.per_class))
-    for line in _warning_lines(caught):  # last, where they are seen
+    for line in warning_lines("evaluate", caught):  # last, where they are seen
         print(line, file=sys.stderr)
     return 0

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from tagraph.io import Detections, VideoAnnotation
-from tagraph.io.activitynet import _subset_summary
+from tagraph.io.activitynet import EvaluationInputWarning, _subset_summary
 
 __all__ = ["EvaluationInputWarning", "InputReport", "check_inputs"]
 
@@ -27,13 +27,6 @@ DURATION_TOLERANCE_S = 1.0
 BEYOND_DURATION_FRACTION = 0.1
 #: Ids shown as examples in a message.
 EXAMPLES = 3
-
-
-class EvaluationInputWarning(UserWarning):
-    r"""The ground truth and the predictions are readable but the mAP is probably not what was
-    meant: prediction videos absent from the ground truth (false positives), a ``v_`` prefix on
-    one side only, times beyond the video durations (frames instead of seconds?), several
-    subsets evaluated together, no predictions, ground-truth videos without predictions."""
 
 
 @dataclass

@@ -32,10 +32,12 @@ inverted segment (start > end)                silently scored             :class
 segment entirely before 0 s (``[-10, -5]``)   silently scored             :class:`ValueError`
 result label not in the GT taxonomy           ``KeyError``                :class:`ValueError`
 GT segment (partly) outside ``[0, duration]`` silently scored             warning
-rare GT label nearly equal to another one     a class of its own          warning
+rare GT label nearly equal to another one     a class of its own          warning (*)
 (``"Diving "``, 1 instance vs ``"Diving"``)
 results for videos absent from the GT         false positives             false positives
 ============================================  ==========================  =====================
+
+Warnings are :class:`FormatWarning`, except (*), an :class:`EvaluationInputWarning`.
 
 :func:`save_results` refuses what :func:`load_results` refuses (NaN, infinite, inverted or
 negative segments, non-finite scores) before writing anything. The checks that need both files
@@ -64,6 +66,7 @@ from tagraph.io.atomic import atomic_write
 
 __all__ = [
     "FormatWarning",
+    "EvaluationInputWarning",
     "VideoAnnotation",
     "Detections",
     "load_annotations",
@@ -77,6 +80,16 @@ PathLike = str | os.PathLike
 
 class FormatWarning(UserWarning):
     """An annotation or results file is unusual but can be read (see the module docstring)."""
+
+
+class EvaluationInputWarning(UserWarning):
+    r"""The ground truth and the predictions are readable but the mAP is probably not what was
+    meant: a ground-truth label that looks like a typo of another class (here), and, from
+    :func:`tagraph.evaluation.detection_map` (see :mod:`tagraph.evaluation.checks`), prediction
+    videos absent from the ground truth, a ``v_`` prefix on one side only, times beyond the
+    video durations (frames instead of seconds?), several subsets evaluated together, no
+    predictions, ground-truth videos without predictions. Exported by
+    :mod:`tagraph.evaluation`."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -312,8 +325,9 @@ def load_annotations(
 
     Warns:
         FormatWarning: Ground-truth segments outside ``[0, duration]`` (kept as they are, as
-            the official evaluator does); a class with at most two instances whose name is
-            nearly that of another class (a label typo becomes a class of its own).
+            the official evaluator does).
+        EvaluationInputWarning: A class with at most two instances whose name is nearly that
+            of another class (a label typo becomes a class of its own), naming both.
     """
     name = _name(src)
     if isinstance(src, (str, os.PathLike)):
@@ -424,7 +438,7 @@ def _warn_near_duplicate_labels(videos: Mapping[str, VideoAnnotation], name: str
             f"{name}: video '{first[a]}': label {a!r} ({counts[a]} instance"
             f"{'s' if counts[a] != 1 else ''}) looks like a typo of {b!r} ({counts[b]} "
             f"instances); it is evaluated as a class of its own",
-            FormatWarning,
+            EvaluationInputWarning,
             stacklevel=3,
         )
 

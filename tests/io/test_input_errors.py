@@ -14,11 +14,11 @@ import pytest
 
 from tagraph.io import (
     Detections,
-    FormatWarning,
     load_annotations,
     load_results,
     save_results,
 )
+from tagraph.io.activitynet import EvaluationInputWarning
 
 GT_TEXT = """{"database": {
   "v1": {"subset": "test", "duration": 20.0, "annotations": [
@@ -166,7 +166,7 @@ def test_label_typo_warns(tmp_path, typo):
           for i in range(3)}
     db["v9"] = {"subset": "test", "annotations": [{"label": typo, "segment": [1.0, 2.0]}]}
     path = _write(tmp_path, json.dumps({"database": db}))
-    with pytest.warns(FormatWarning) as rec:
+    with pytest.warns(EvaluationInputWarning) as rec:
         load_annotations(path)
     (w,) = [r for r in rec if "typo" in str(r.message)]
     assert str(w.message) == (

@@ -77,8 +77,6 @@ def run(args: argparse.Namespace) -> int:
                                         ambiguous=args.ambiguous, bins=args.bins)
         except (ValueError, OSError) as e:
             return _error(e)
-    for w in caught:
-        print(f"tagraph analyze: warning: {w.message}", file=sys.stderr)
     data = result.to_dict()
     info = sys.stderr if args.json else sys.stdout
     if args.json:
@@ -99,6 +97,11 @@ def run(args: argparse.Namespace) -> int:
         if len(written) == 1:
             print("tagraph analyze: note: no plots (matplotlib is not installed: "
                   "pip install 'tagraph[plot]')", file=sys.stderr)
+    # last (and only on success): the input warnings of the shared loader
+    from tagraph.commands.evaluate import warning_lines
+
+    for line in warning_lines("analyze", caught):
+        print(line, file=sys.stderr)
     return 0
 
 

@@ -8,7 +8,13 @@ import sys
 import warnings
 from typing import Any
 
-from tagraph.evaluation import ACTIVITYNET_TIOU, THUMOS14_TIOU, DetectionResult, detection_map
+from tagraph.evaluation import (
+    ACTIVITYNET_TIOU,
+    THUMOS14_TIOU,
+    DetectionResult,
+    EvaluationInputWarning,
+    detection_map,
+)
 
 PRESETS = {"activitynet": ACTIVITYNET_TIOU, "thumos14": THUMOS14_TIOU}
 
@@ -21,6 +27,11 @@ examples:
       --json > metrics.json
 
 Numbers are identical to the official ActivityNet evaluator (Evaluation/eval_detection.py).
+Inputs that the official tool would score silently but wrongly are refused (exit status 2:
+duplicate video ids, true/false as scores, NaN / inverted / negative segments, ...); where a
+wrong number is likely the score comes with WARNING: lines on stderr (prediction videos
+absent from the ground truth, a 'v_' prefix on one side, times beyond the video durations,
+several subsets and no --subset, no predictions, ground-truth videos without predictions).
 """
 
 
@@ -105,7 +116,24 @@ def _coverage_line(result: DetectionResult) -> str:
             f"{result.num_positive_videos_without_predictions} have none")
 
 
+def _classes_line(result: DetectionResult) -> str:
+    """``classes (ground-truth instances): A 12, B 40, ...`` of the evaluated subset."""
+    counts = ", ".join(f"{label} {int(n)}" for label, n in zip(result.labels, result.num_gt))
+    return f"{len(result.labels)} classes (ground-truth instances): {counts}"
+
+
+def warning_lines(command: str, caught: list[warnings.WarningMessage]) -> list[str]:
+    """One line per distinct warning, in order: ``WARNING: ...`` where the number is probably
+    wrong (:class:`~tagraph.evaluation.EvaluationInputWarning`), ``tagraph COMMAND: warning:
+    ...`` for the other (file format) warnings."""
+    return list(dict.fromkeys(
+        f"WARNING: {w.message}" if issubclass(w.category, EvaluationInputWarning)
+        else f"tagraph {command}: warning: {w.message}" for w in caught))
+
+
 def run(args: argparse.Namespace) -> int:
+    from tagraph.commands._common import fail
+
     if args.checkpoint is not None:
         return _run_checkpoint(args)
     if args.gt is None or args.pred is None:
@@ -119,17 +147,19 @@ def run(args: argparse.Namespace) -> int:
         except (ValueError, OSError) as e:
             msg = e.strerror + f": '{e.filename}'" if isinstance(e, OSError) and e.filename \
                 else str(e)
-            print(f"tagraph evaluate: error: {msg}", file=sys.stderr)
-            return 2
-    for w in caught:
-        print(f"tagraph evaluate: warning: {w.message}", file=sys.stderr)
+            return fail("evaluate", msg)
     if args.json:
         print(json.dumps({**result.to_dict(), **result.coverage()}))
-        return 0
-    subset = f", subset '{args.subset}'" if args.subset else ""
-    print(f"{args.pred} vs {args.gt}{subset}: {len(result.labels)} classes, "
-          f"{int(result.num_gt.sum())} ground-truth instances, "
-          f"{result.num_predictions} predictions")
-    print(_coverage_line(result))
-    print(result.table(per_class=args.per_class))
+    else:
+        subset = f", subset '{args.subset}'" if args.subset else ""
+        print(f"{args.pred} vs {args.gt}{subset}: {len(result.labels)} classes, "
+              f"{int(result.num_gt.sum())} ground-truth instances, "
+              f"{result.num_predictions} predictions")
+        print(_classes_line(result))
+        print(f"{result.num_prediction_videos} prediction videos, "
+              f"{result.num_prediction_videos_matched} of them in the evaluated ground truth")
+        print(_coverage_line(result))
+        print(result.table(per_class=args.per_class))
+    for line in warning_lines("evaluate", caught):  # last, where they are seen
+        print(line, file=sys.stderr)
     return 0

@@ -8,6 +8,7 @@ from tagraph.evaluation.analysis import (
     DetectionAnalysis,
     analyze_detections,
 )
+from tagraph.evaluation.checks import EvaluationInputWarning
 from tagraph.evaluation.detection import (
     ACTIVITYNET_TIOU,
     THUMOS14_TIOU,
@@ -21,6 +22,7 @@ __all__ = [
     "ACTIVITYNET_TIOU",
     "THUMOS14_TIOU",
     "DetectionResult",
+    "EvaluationInputWarning",
     "detection_map",
     "filter_ambiguous",
     "RecallResult",

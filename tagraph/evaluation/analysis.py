@@ -385,7 +385,7 @@ def analyze_detections(
         raise ValueError(f"fn_min_precision must lie in [0, 1), got {fn_min_precision}")
     preset, bin_spec = _bin_spec(bins)
 
-    gt, det, labels, vid_names, gt_vid, gt_cls, gt_seg, p_cls = _load_inputs(
+    gt, det, labels, vid_names, gt_vid, gt_cls, gt_seg, p_cls, _ = _load_inputs(
         ground_truth, predictions, subset, ambiguous)
     # as detection_map: predictions of classes without ground truth in the subset are not scored
     keep = p_cls >= 0

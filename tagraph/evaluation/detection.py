@@ -9,7 +9,9 @@ from typing import Any
 
 import numpy as np
 
+from tagraph.evaluation.checks import InputReport, check_inputs, warn_inputs
 from tagraph.io import Detections, VideoAnnotation, load_ambiguous, load_annotations, load_results
+from tagraph.io.activitynet import _name, _select_subset
 
 __all__ = [
     "ACTIVITYNET_TIOU",
@@ -47,6 +49,10 @@ class DetectionResult:
         num_positive_videos_with_predictions (int): Positive videos with at least one
             prediction (after ambiguous filtering, any label). Predictions on other videos are
             scored (as false positives) but cover nothing.
+        num_prediction_videos (int): Distinct videos of the predictions (before ambiguous
+            filtering).
+        num_prediction_videos_matched (int): Of those, videos of the evaluated ground truth
+            (the subset, with or without instances).
     """
 
     labels: list[str]
@@ -58,6 +64,8 @@ class DetectionResult:
     num_predictions: int
     num_positive_videos: int = 0
     num_positive_videos_with_predictions: int = 0
+    num_prediction_videos: int = 0
+    num_prediction_videos_matched: int = 0
 
     @property
     def num_positive_videos_without_predictions(self) -> int:
@@ -147,10 +155,12 @@ def _thresholds(tiou_thresholds: Iterable[float] | float) -> np.ndarray:
 
 def _ground_truth(
     ground_truth: GroundTruthLike, subset: str | None
-) -> tuple[dict[str, VideoAnnotation], set[str]]:
+) -> tuple[dict[str, VideoAnnotation], dict[str, VideoAnnotation], set[str]]:
+    """The whole ground truth, the subset's and the taxonomy (labels of all subsets)."""
     everything = load_annotations(ground_truth)
     taxonomy = {label for ann in everything.values() for label in ann.labels}
-    return load_annotations(everything, subset=subset), taxonomy
+    gt = everything if subset is None else _select_subset(everything, subset, _name(ground_truth))
+    return everything, gt, taxonomy
 
 
 def _flatten_gt(
@@ -241,26 +251,32 @@ def filter_ambiguous(
 
 def _load_inputs(ground_truth: Any, predictions: Any, subset: str | None, ambiguous: Any
                  ) -> tuple[dict[str, VideoAnnotation], Detections, list[str], np.ndarray,
-                            np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+                            np.ndarray, np.ndarray, np.ndarray, np.ndarray, InputReport]:
     r"""Ground truth and predictions as :func:`detection_map` reads them: the
     subset's ground truth, the predictions (ambiguous intervals filtered), the subset's
     class labels and video names, the flattened ground truth (video, class code, segment)
     and each prediction's class code (-1: a taxonomy class without ground truth in the
-    subset). A label outside the taxonomy is an error naming the video and row. Shared by
-    :func:`detection_map` and :func:`~tagraph.evaluation.analyze_detections`."""
-    gt, taxonomy = _ground_truth(ground_truth, subset)
+    subset) and the :func:`~tagraph.evaluation.checks.check_inputs` report, whose messages
+    are warned (:class:`~tagraph.evaluation.EvaluationInputWarning`). A label outside the
+    taxonomy is an error naming the video and row. Shared by :func:`detection_map` and
+    :func:`~tagraph.evaluation.analyze_detections`."""
+    everything, gt, taxonomy = _ground_truth(ground_truth, subset)
     if isinstance(predictions, Detections):
         det = load_results(predictions)  # taxonomy checked below, on class codes (faster)
+        pred_name = "<Detections>"
     else:
         det = load_results(predictions, taxonomy=taxonomy)
-    if ambiguous is not None:
-        det = filter_ambiguous(det, ambiguous)
+        pred_name = _name(predictions)
     labels, vid_names, gt_vid, gt_cls, gt_seg = _flatten_gt(gt)
     if not labels:
         raise ValueError(
-            "the ground truth has no annotated instance"
+            f"{_name(ground_truth)}: the ground truth has no annotated instance"
             + (f" in subset '{subset}'" if subset is not None else "")
         )
+    report = check_inputs(everything, gt, det, subset, _name(ground_truth), pred_name)
+    warn_inputs(report, stacklevel=3)
+    if ambiguous is not None:
+        det = filter_ambiguous(det, ambiguous)
     p_cls = _codes(det.label, np.asarray(labels, dtype=str))
     if (p_cls < 0).any():
         (rows,) = np.nonzero(p_cls < 0)
@@ -272,7 +288,7 @@ def _load_inputs(ground_truth: Any, predictions: Any, subset: str | None, ambigu
                 f"{str(det.label[row])!r} is not in the ground-truth taxonomy "
                 f"({len(taxonomy)} classes)"
             )
-    return gt, det, labels, vid_names, gt_vid, gt_cls, gt_seg, p_cls
+    return gt, det, labels, vid_names, gt_vid, gt_cls, gt_seg, p_cls, report
 
 
 def detection_map(
@@ -324,9 +340,21 @@ def detection_map(
     Returns:
         DetectionResult: :obj:`.labels`, :obj:`.ap` :obj:`[T, C]`, :obj:`.mAP` :obj:`[T]`,
         :obj:`.average_mAP`, :obj:`.to_dict()`, a table via :obj:`str()`.
+
+    Raises:
+        ValueError: Invalid inputs (see :mod:`tagraph.io.activitynet`: duplicate video ids,
+            booleans as scores, NaN / inverted / negative segments, unknown labels, a subset
+            absent from the ground truth, ...); the message names the file, video and field.
+
+    Warns:
+        EvaluationInputWarning: Valid inputs that probably give a wrong number (see
+            :func:`~tagraph.evaluation.checks.check_inputs`): prediction videos absent from the
+            ground truth (with a ``v_`` prefix hint), predictions ending beyond the video
+            durations, several subsets and no :obj:`subset`, no predictions, ground-truth
+            videos without predictions. The numbers are computed all the same.
     """
     thr = _thresholds(tiou_thresholds)
-    _, det, labels, vid_names, gt_vid, gt_cls, gt_seg, p_cls = _load_inputs(
+    _, det, labels, vid_names, gt_vid, gt_cls, gt_seg, p_cls, report = _load_inputs(
         ground_truth, predictions, subset, ambiguous)
     p_vid = _codes(det.video_id, vid_names)
     ap, num_gt = _average_precision(
@@ -336,7 +364,8 @@ def detection_map(
     mAP = ap.mean(axis=1)
     covered = int(np.count_nonzero(np.bincount(p_vid[p_vid >= 0], minlength=len(vid_names))))
     return DetectionResult(labels, thr, ap, mAP, float(mAP.mean()), num_gt.astype(np.int64),
-                           len(det), len(vid_names), covered)
+                           len(det), len(vid_names), covered, report.prediction_videos,
+                           report.matched_videos)
 
 
 def _official_tiou(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:

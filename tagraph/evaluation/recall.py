@@ -16,6 +16,7 @@ from tagraph.evaluation.detection import (
     _thresholds,
 )
 from tagraph.io import Detections, load_annotations, load_results
+from tagraph.io.activitynet import _name
 
 __all__ = ["RecallResult", "average_recall"]
 
@@ -138,7 +139,7 @@ def average_recall(
     det = load_results(proposals)
     vids = [v for v, a in gt.items() if len(a)]
     if not vids:
-        raise ValueError("the ground truth has no annotated instance")
+        raise ValueError(f"{_name(ground_truth)}: the ground truth has no annotated instance")
     names = np.asarray(vids, dtype=str)
     counts = np.fromiter((len(gt[v]) for v in vids), dtype=np.int64, count=len(vids))
     gt_seg = np.concatenate([gt[v].segments for v in vids])

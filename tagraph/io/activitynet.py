@@ -20,17 +20,29 @@ meaningless number we also raise, where the input is odd but well-defined we war
 case                                          official evaluator          tagraph
 ============================================  ==========================  =====================
 invalid / truncated JSON                      crash                       :class:`ValueError`
+a video id (or any key) twice in one object   the last one wins           :class:`ValueError`
 missing ``database`` / ``results``            crash / ``IOError``         :class:`ValueError`
 missing ``version`` / ``external_data``       ``IOError``                 warning
 missing ``subset`` / ``annotations`` /        ``KeyError``                :class:`ValueError`
 ``label`` / ``segment`` / ``score``
-non-numeric, NaN or infinite segment/score    NaN scores ranked first,    :class:`ValueError`
-                                              NaN tIoU never matches
+non-numeric, NaN or infinite segment/score,   NaN scores ranked first,    :class:`ValueError`
+``true`` / ``false`` as a number              NaN tIoU never matches,
+                                              ``true`` read as 1.0
 inverted segment (start > end)                silently scored             :class:`ValueError`
+segment entirely before 0 s (``[-10, -5]``)   silently scored             :class:`ValueError`
 result label not in the GT taxonomy           ``KeyError``                :class:`ValueError`
-GT segment outside ``[0, duration]``          silently scored             warning
+GT segment (partly) outside ``[0, duration]`` silently scored             warning
+rare GT label nearly equal to another one     a class of its own          warning (*)
+(``"Diving "``, 1 instance vs ``"Diving"``)
 results for videos absent from the GT         false positives             false positives
 ============================================  ==========================  =====================
+
+Warnings are :class:`FormatWarning`, except (*), an :class:`EvaluationInputWarning`.
+
+:func:`save_results` refuses what :func:`load_results` refuses (NaN, infinite, inverted or
+negative segments, non-finite scores) before writing anything. The checks that need both files
+(videos that do not match, times beyond the durations, ...) are
+:func:`tagraph.evaluation.detection_map`'s (``EvaluationInputWarning``).
 
 Every error message names the file (or ``<dict>``), the video and the field at fault.
 """
@@ -41,6 +53,7 @@ import itertools
 import json
 import math
 import os
+import re
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -53,6 +66,7 @@ from tagraph.io.atomic import atomic_write
 
 __all__ = [
     "FormatWarning",
+    "EvaluationInputWarning",
     "VideoAnnotation",
     "Detections",
     "load_annotations",
@@ -68,6 +82,16 @@ class FormatWarning(UserWarning):
     """An annotation or results file is unusual but can be read (see the module docstring)."""
 
 
+class EvaluationInputWarning(UserWarning):
+    r"""The ground truth and the predictions are readable but the mAP is probably not what was
+    meant: a ground-truth label that looks like a typo of another class (here), and, from
+    :func:`tagraph.evaluation.detection_map` (see :mod:`tagraph.evaluation.checks`), prediction
+    videos absent from the ground truth, a ``v_`` prefix on one side only, times beyond the
+    video durations (frames instead of seconds?), several subsets evaluated together, no
+    predictions, ground-truth videos without predictions. Exported by
+    :mod:`tagraph.evaluation`."""
+
+
 # ---------------------------------------------------------------------------------------------
 # helpers
 # ---------------------------------------------------------------------------------------------
@@ -77,11 +101,33 @@ def _name(src: Any) -> str:
     return str(src) if isinstance(src, (str, os.PathLike)) else "<dict>"
 
 
-def _read_json(path: PathLike) -> Any:
+# Every key of a JSON text is followed by one ':' (whitespace allowed between them), and
+# strings may hold more (URLs): counts of ':' and of this pattern are upper bounds of the keys.
+_KEY = re.compile(r'"[ \t\n\r]*:')
+
+
+def _keys_seen(x: Mapping[str, Any]) -> int:
+    """Keys of :obj:`x`, of its object values (recursively) and of the objects in its list
+    values (one level); a lower bound of the keys of the parsed JSON, counted at C speed."""
+    n = len(x)
+    for v in x.values():
+        if type(v) is dict:
+            n += _keys_seen(v)
+        elif type(v) is list and v and type(v[0]) is dict and set(map(type, v)) == {dict}:
+            n += sum(map(len, v))
+    return n
+
+
+def _read_json(path: PathLike, container: str | None = None) -> Any:
+    r"""Parse a JSON file; a key that occurs twice in one object (JSON keeps the last one
+    silently) is an error naming the file and, for ``container`` (``"database"`` or
+    ``"results"``), the video. Duplicates are found with ``object_pairs_hook``; that parse is
+    slower, so it only runs when the keys in the text may outnumber the keys parsed."""
     path = Path(path)
     try:
         with open(path, encoding="utf-8") as f:
-            return json.load(f)
+            text = f.read()
+        data = json.loads(text)
     except json.JSONDecodeError as e:
         raise ValueError(
             f"{path}: invalid or truncated JSON ({e.msg} at line {e.lineno}, column {e.colno})"
@@ -90,6 +136,58 @@ def _read_json(path: PathLike) -> Any:
         raise ValueError(f"{path}: not a UTF-8 text file ({e.reason})") from None
     except IsADirectoryError:
         raise ValueError(f"{path}: is a folder, expected a JSON file") from None
+    if type(data) is dict:
+        # cheap upper bounds first (a count of ':' costs about 1 ms per 2 MB); the exact parse
+        # with object_pairs_hook (slower by a third) only when a key may have been lost
+        seen = _keys_seen(data)
+        if text.count(":") > seen and len(_KEY.findall(text)) > seen:
+            _check_duplicate_keys(path, text, container)
+    return data
+
+
+def _check_duplicate_keys(path: Path, text: str, container: str | None) -> None:
+    dups: list[tuple[str, int, dict[str, Any]]] = []
+
+    def hook(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        d = dict(pairs)
+        if len(d) != len(pairs):
+            counts: dict[str, int] = {}
+            for k, _ in pairs:
+                counts[k] = counts.get(k, 0) + 1
+            key = next(k for k, c in counts.items() if c > 1)
+            dups.append((key, counts[key], d))
+        return d
+
+    data = json.loads(text, object_pairs_hook=hook)
+    if not dups:
+        return
+    # report the outermost duplicate: the hook sees inner objects first
+    key, count, d = dups[-1]
+    top = data.get(container) if container is not None and isinstance(data, dict) else None
+    if d is data:
+        raise ValueError(f"{path}: top-level field '{key}' appears {count} times")
+    if d is top:
+        raise ValueError(
+            f"{path}: video '{key}': duplicate video id in '{container}' ({count} entries; "
+            "JSON keeps only the last one, so the others would be lost silently)"
+        )
+    if isinstance(top, dict):
+        for vid, v in top.items():
+            if v is d:
+                raise ValueError(f"{path}: video '{vid}': field '{key}' appears {count} times")
+            entries = v.get("annotations") if isinstance(v, dict) else v
+            what = "annotations" if isinstance(v, dict) else "results"
+            if isinstance(entries, list):
+                for i, e in enumerate(entries):
+                    if e is d:
+                        raise ValueError(
+                            f"{path}: video '{vid}' {what}[{i}]: field '{key}' appears "
+                            f"{count} times"
+                        )
+    raise ValueError(f"{path}: key '{key}' appears {count} times in one object")
+
+
+_JSON_NUMBER = {int, float}
 
 
 def _is_number(x: Any) -> bool:
@@ -108,6 +206,8 @@ def _segment(seg: Any, where: str) -> tuple[float, float]:
         raise ValueError(f"{where}.segment: start and end must be finite, got [{s}, {e}]")
     if s > e:
         raise ValueError(f"{where}.segment: start {s} > end {e} (inverted segment)")
+    if s < 0 and e <= 0:
+        raise ValueError(f"{where}.segment: [{s}, {e}] lies entirely before 0 s (negative times)")
     return s, e
 
 
@@ -218,17 +318,20 @@ def load_annotations(
         dict[str, VideoAnnotation]: Annotations by video id, in file order.
 
     Raises:
-        ValueError: Invalid JSON, missing fields, non-numeric, NaN or inverted segments; the
+        ValueError: Invalid JSON, a video id twice in ``database``, missing fields,
+            non-numeric (booleans included), NaN, inverted or entirely negative segments; the
             message names the file, the video and the field. A subset that matches no video is
-            also an error (listing the subsets present).
+            also an error (naming the file and listing the subsets present).
 
     Warns:
         FormatWarning: Ground-truth segments outside ``[0, duration]`` (kept as they are, as
             the official evaluator does).
+        EvaluationInputWarning: A class with at most two instances whose name is nearly that
+            of another class (a label typo becomes a class of its own), naming both.
     """
     name = _name(src)
     if isinstance(src, (str, os.PathLike)):
-        src = _read_json(src)
+        src = _read_json(src, "database")
     if not isinstance(src, Mapping):
         raise ValueError(f"{name}: expected a JSON object, got {type(src).__name__}")
     if "database" not in src and all(isinstance(v, VideoAnnotation) for v in src.values()):
@@ -244,20 +347,100 @@ def load_annotations(
             for vid, v in db.items()
         }
         _warn_outside_duration(videos, name)
+        _warn_near_duplicate_labels(videos, name)
     if subset is not None:
-        key = subset.lower()
-        for vid, ann in videos.items():
-            if ann.subset is None:
-                raise ValueError(
-                    f"{name}: video '{vid}': missing field 'subset' (needed to select "
-                    f"subset '{subset}')"
-                )
-        selected = {vid: a for vid, a in videos.items() if a.subset.lower() == key}
-        if videos and not selected:
-            present = sorted({a.subset for a in videos.values()})
-            raise ValueError(f"{name}: no video in subset '{subset}' (subsets: {present})")
-        videos = selected
+        videos = _select_subset(videos, subset, name)
     return videos
+
+
+def _select_subset(
+    videos: Mapping[str, VideoAnnotation], subset: str, name: str
+) -> dict[str, VideoAnnotation]:
+    """The videos of ``subset`` (case-insensitive); ``name`` (the file) goes into errors."""
+    key = subset.lower()
+    for vid, ann in videos.items():
+        if ann.subset is None:
+            raise ValueError(
+                f"{name}: video '{vid}': missing field 'subset' (needed to select "
+                f"subset '{subset}')"
+            )
+    selected = {vid: a for vid, a in videos.items() if a.subset.lower() == key}
+    if videos and not selected:
+        raise ValueError(
+            f"{name}: no video in subset '{subset}' (subsets: {_subset_summary(videos)})"
+        )
+    return selected
+
+
+def _subset_summary(videos: Mapping[str, VideoAnnotation]) -> str:
+    """``'Test' (212 videos), 'Validation' (200 videos)``: the subsets of the videos, sorted."""
+    counts: dict[str, int] = {}
+    for ann in videos.values():
+        counts[str(ann.subset)] = counts.get(str(ann.subset), 0) + 1
+    return ", ".join(f"'{k}' ({n} video{'s' if n != 1 else ''})" for k, n in sorted(counts.items()))
+
+
+#: A class with at most this many instances and a name near another's is probably a typo.
+RARE_LABEL_INSTANCES = 2
+#: :func:`difflib.SequenceMatcher` ratio above which two lower-cased class names are "near".
+NEAR_LABEL_RATIO = 0.9
+
+
+def _label_key(label: str) -> str:
+    return "".join(ch for ch in label.lower() if ch.isalnum())
+
+
+def _numbered(a: str, b: str) -> bool:
+    """``action_03`` / ``action_04``: names that differ in their numbers only."""
+    return re.sub(r"\d+", "#", a.lower()) == re.sub(r"\d+", "#", b.lower())
+
+
+def _near_duplicate_labels(
+    counts: Mapping[str, int], rare: int = RARE_LABEL_INSTANCES, ratio: float = NEAR_LABEL_RATIO
+) -> list[tuple[str, str]]:
+    r"""Pairs ``(rare, other)`` of class names where ``rare`` has at most :obj:`rare` instances
+    and ``other`` has more and looks nearly the same: equal up to case, spaces and punctuation,
+    or a :class:`difflib.SequenceMatcher` ratio of the lower-cased names of at least
+    :obj:`ratio` (a label typo in the ground truth silently creates a new class). Names that
+    differ in their numbers only (``action_03`` / ``action_04``) are distinct classes."""
+    import difflib
+
+    out = []
+    for a, na in counts.items():
+        if na > rare:
+            continue
+        best, best_r = None, ratio
+        for b, nb in counts.items():
+            if b == a or nb <= na:
+                continue
+            if _label_key(a) == _label_key(b):
+                best, best_r = b, 2.0
+                break
+            if _numbered(a, b):
+                continue
+            r = difflib.SequenceMatcher(None, a.lower(), b.lower()).ratio()
+            if r >= best_r:
+                best, best_r = b, r
+        if best is not None:
+            out.append((a, best))
+    return out
+
+
+def _warn_near_duplicate_labels(videos: Mapping[str, VideoAnnotation], name: str) -> None:
+    counts: dict[str, int] = {}
+    first: dict[str, str] = {}
+    for vid, ann in videos.items():
+        for label in ann.labels:
+            counts[label] = counts.get(label, 0) + 1
+            first.setdefault(label, vid)
+    for a, b in _near_duplicate_labels(counts):
+        warnings.warn(
+            f"{name}: video '{first[a]}': label {a!r} ({counts[a]} instance"
+            f"{'s' if counts[a] != 1 else ''}) looks like a typo of {b!r} ({counts[b]} "
+            f"instances); it is evaluated as a class of its own",
+            EvaluationInputWarning,
+            stacklevel=3,
+        )
 
 
 def _warn_outside_duration(videos: Mapping[str, VideoAnnotation], name: str) -> None:
@@ -429,9 +612,10 @@ def load_results(
             (default: :obj:`None`, any label)
 
     Raises:
-        ValueError: Invalid JSON, missing fields, non-numeric / NaN / infinite scores or
-            segments, inverted segments, unknown labels; the message names the file, the video,
-            the entry index and the field.
+        ValueError: Invalid JSON, a video id twice in ``results``, missing fields,
+            non-numeric (``true`` / ``false`` included) / NaN / infinite scores or segments,
+            inverted or entirely negative segments, unknown labels; the message names the file,
+            the video, the entry index and the field.
 
     Warns:
         FormatWarning: Missing ``version`` or ``external_data`` (the official evaluator rejects
@@ -445,7 +629,7 @@ def load_results(
             return f"<Detections>: video '{det.video_id[row]}' row {row}: {f}"
     else:
         if isinstance(src, (str, os.PathLike)):
-            src = _read_json(src)
+            src = _read_json(src, "results")
         if not isinstance(src, Mapping):
             raise ValueError(f"{name}: expected a JSON object, got {type(src).__name__}")
         if "results" not in src:
@@ -486,21 +670,29 @@ def load_results(
             return _where(name, vids_l, offsets, row, f)
 
         n = len(labels)
-        score_arr = np.asarray(scores) if n else np.empty(0)
-        if score_arr.dtype.kind not in "fiu" or score_arr.ndim != 1:
+        # Type sets, not dtypes: numpy turns [0.5, true] into [0.5, 1.0] (a boolean is no
+        # score); the per-row loops only run to name the culprit (or for numpy scalars).
+        if not set(map(type, scores)) <= _JSON_NUMBER:
             for row, sc in enumerate(scores):
                 if not _is_number(sc):
-                    raise ValueError(f"{where(row, 'score')}: expected a number, got {sc!r}")
+                    what = "a boolean is not a number" if isinstance(sc, bool) else "got"
+                    raise ValueError(
+                        f"{where(row, 'score')}: expected a number, {what} {sc!r}"
+                    )
+        score_arr = np.asarray(scores, dtype=np.float64) if n else np.empty(0)
         seg_ok = n == 0 or (
             set(map(type, segs)) <= {list, tuple} and set(map(len, segs)) == {2}
         )
         if seg_ok and n:
-            flat = np.asarray(list(itertools.chain.from_iterable(segs)))
-            seg_ok = flat.dtype.kind in "fiu"
-        if not seg_ok:
-            for row, sg in enumerate(segs):
-                _segment(sg, where(row, "")[:-1])
-        seg = flat.astype(np.float64).reshape(n, 2) if n else np.empty((0, 2))
+            flat = list(itertools.chain.from_iterable(segs))
+            seg_ok = set(map(type, flat)) <= _JSON_NUMBER
+        if seg_ok:
+            seg = np.asarray(flat, dtype=np.float64).reshape(n, 2) if n else np.empty((0, 2))
+        else:
+            seg = np.array(
+                [_segment(sg, where(row, "")[:-1]) for row, sg in enumerate(segs)],
+                dtype=np.float64,
+            ).reshape(n, 2)
         label_arr = np.asarray(labels) if n else np.empty(0, "<U1")
         if label_arr.dtype.kind != "U":
             for row, lab in enumerate(labels):
@@ -509,7 +701,7 @@ def load_results(
         det = Detections(
             np.repeat(np.asarray(vids_l if vids_l else [], dtype=str), counts),
             label_arr,
-            score_arr.astype(np.float64),
+            score_arr,
             seg,
         )
     _validate(det, where, taxonomy)
@@ -543,6 +735,13 @@ def _validate(det: Detections, where: Any, taxonomy: Iterable[str] | None) -> No
         row = int(np.flatnonzero(bad)[0])
         s, e = det.segment[row].tolist()
         raise ValueError(f"{where(row, 'segment')}: start {s} > end {e} (inverted segment)")
+    bad = (det.segment[:, 0] < 0) & (det.segment[:, 1] <= 0)
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        s, e = det.segment[row].tolist()
+        raise ValueError(
+            f"{where(row, 'segment')}: [{s}, {e}] lies entirely before 0 s (negative times)"
+        )
     if taxonomy is not None and len(det):
         tax = np.asarray(sorted(set(taxonomy)), dtype=str)
         known = np.isin(det.label, tax)
@@ -570,5 +769,16 @@ def save_results(
         version (str, optional): ``version`` field. (default: :obj:`"VERSION 1.3"`)
         external_data (dict, optional): ``external_data`` field.
             (default: :obj:`{"used": False, "details": ""}`)
+
+    Raises:
+        ValueError: A NaN or infinite score or segment, an inverted segment (start > end) or
+            one entirely before 0 s, which :func:`load_results` would refuse; the message
+            names the file, the video, the row and the field, and nothing is written.
     """
+    det = detections
+
+    def where(row: int, f: str) -> str:
+        return f"{path}: not written: video '{det.video_id[row]}' row {row}: {f}"
+
+    _validate(det, where, None)
     atomic_write(path, json.dumps(detections.to_dict(version, external_data)))

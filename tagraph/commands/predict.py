@@ -14,8 +14,8 @@ examples:
   tagraph predict --checkpoint runs/grn/best.pt --out runs/grn/results.json
   tagraph predict --checkpoint best.pt --out results.json --set data.root=/data/thumos14
 
-The checkpoint's stored config rebuilds the data and the model; the resolved config is
-saved as config.toml beside the results file. Score it with 'tagraph evaluate'.
+The checkpoint's stored config rebuilds the data and the model (--set changes it, e.g.
+data.root); only the results file is written. Score it with 'tagraph evaluate'.
 Ends with a WARNING line on stderr when the predictions are empty or miss most test
 videos with ground truth.
 """

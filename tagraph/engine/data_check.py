@@ -212,8 +212,13 @@ def check_data(cfg: Mapping[str, Any], *, need_train: bool = True) -> DataCheck:
     except ValueError as e:
         report.errors.append(str(e))
         return report
-    if extra.get("classes_file"):
-        classes = read_classes(extra["classes_file"])
+    classes_file = extra.get("classes_file") or layout.classes
+    if classes_file:
+        try:
+            classes = read_classes(classes_file)
+        except (ValueError, OSError) as e:
+            report.errors.append(f"{e} (data.classes)")
+            return report
     else:
         classes = sorted({lab for a in everything.values() for lab in a.labels})
     report.classes = classes

@@ -18,6 +18,9 @@ Every path and number of the on-disk layout is a config key, settable with
 ``data.feature_window``    frames per snippet
 ``data.fps``               frame rate of videos whose JSON entry has none
                            (0 = every entry must have one)
+``data.classes``           class list file, one name a line (its order sets the
+                           indices, e.g. of SSN proposal labels; ``""`` =
+                           the sorted labels of the JSON)
 ``data.train_subset``      subset names as written in the JSON
 ``data.test_subset``       (case-insensitive; a preset's aliases such as
                            ``train`` -> ``Validation`` only apply when the
@@ -110,13 +113,14 @@ class DataLayout:
     subset_aliases: dict[str, Any] = field(default_factory=dict)
     proposals: dict[str, Path | None] = field(default_factory=dict)
     clicks: str | Path | None = None
+    classes: Path | None = None
 
     def dataset_kwargs(self) -> dict[str, Any]:
         r"""Keyword arguments of :class:`~tagraph.data.TALDataset`."""
         return dict(annotation_file=self.annotations, feature_dir=self.features,
                     feature_pattern=self.feature_pattern, stride=self.stride,
                     window=self.window, default_fps=self.fps,
-                    subset_aliases=self.subset_aliases)
+                    subset_aliases=self.subset_aliases, classes=self.classes)
 
 
 def data_layout(d: Mapping[str, Any]) -> DataLayout:
@@ -149,6 +153,8 @@ def data_layout(d: Mapping[str, Any]) -> DataLayout:
     clicks = d.get("clicks") or None
     if clicks is not None and clicks not in ("background", "action", "both"):
         clicks = resolve_path(clicks, root)
+    classes = resolve_path(d["classes"], root) if d.get("classes") else None
     return DataLayout(str(name), root, resolve_path(get("annotations"), root),
                       resolve_path(get("features"), root), get("feature_pattern") or None,
-                      stride, window, fps, dict(preset["subset_aliases"]), proposals, clicks)
+                      stride, window, fps, dict(preset["subset_aliases"]), proposals, clicks,
+                      classes)

@@ -107,6 +107,7 @@ SCHEMA: dict[str, Key] = {
     "data.feature_window": Key("float", "frames per snippet (0 = preset's)", _NONNEG),
     "data.fps": Key("float", "frame rate of JSON entries without one (0 = required)",
                     _NONNEG),
+    "data.classes": Key("str", "class list file, one name a line ('' = sorted JSON labels)"),
     "data.train_subset": Key("str", "training subset, as named in the JSON"),
     "data.test_subset": Key("str", "test subset, as named in the JSON"),
     "data.val_fraction": Key("float", "fraction of training videos held out for "

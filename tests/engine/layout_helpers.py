@@ -31,6 +31,7 @@ def write_layout(files: SyntheticFiles, out: Path, pattern: str = "{video}.npy",
     out.mkdir(parents=True, exist_ok=True)
     (out / "annotations").mkdir(exist_ok=True)
     shutil.copy(files.annotation_file, out / "annotations" / "thumos14.json")
+    shutil.copy(files.classes_file, out / "classes.txt")
     for src in sorted(files.feature_dir.glob("*.npy")):
         x = np.load(src)
         if "{stream}" in pattern:

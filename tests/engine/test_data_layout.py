@@ -166,3 +166,18 @@ def test_failed_train_writes_nothing(tmp_path, capsys):
 def test_feature_pattern_must_name_the_video():
     with pytest.raises(ConfigError, match="feature_pattern"):
         load_config("ecm/thumos14", ["data.feature_pattern=features.npy"])
+
+
+def test_proposal_lists_need_the_class_order(stride16):
+    _, a, _ = stride16
+    sets = _sets(a, "data.proposals_train=proposals/Validation_proposal_list.txt",
+                 "data.proposals_test=proposals/Test_proposal_list.txt")
+    # the JSON alone may lack classes without instances: SSN labels then fall outside
+    report = check_data(load_config("pgcn/thumos14", sets))
+    assert report.ok == (len(report.classes) == TINY["num_classes"])
+    cfg = load_config("pgcn/thumos14", [*sets, "data.classes=classes.txt"])
+    report = check_data(cfg)
+    assert report.ok and len(report.classes) == TINY["num_classes"], report.errors
+    assert all(s.proposals == s.videos for s in report.subsets)
+    data = load_data(cfg, check=True)
+    assert data.classes == report.classes and len(data.test) == TINY["num_test"]

@@ -41,3 +41,14 @@ def make_tiny_dataset(folder: Path, dim: int = 6, fps: float = 10.0, stride: int
                 rng.standard_normal((T, dim)).astype(np.float32))
     (folder / "annotations.json").write_text(json.dumps({"version": "t", "database": db}))
     return dict(videos=videos, dim=dim, fps=fps, stride=stride, window=window)
+
+
+def tiny_tal_dataset(tmp_path: Path, **kw):
+    """A :class:`TALDataset` over :func:`make_tiny_dataset` written to ``tmp_path/raw``
+    (cache in ``tmp_path/cache``; subset ``train``, no graph unless given)."""
+    from tagraph.data import TALDataset
+
+    kw.setdefault("subset", "train")
+    kw.setdefault("graph", None)
+    return TALDataset(tmp_path / "cache", tmp_path / "raw" / "annotations.json",
+                      tmp_path / "raw" / "features", stride=2, window=4, **kw)

@@ -14,14 +14,11 @@ import pytest
 from tagraph.data import TALDataset
 from tagraph.data import dataset as dataset_mod
 from tagraph.data.features import file_signature
-from tests.data.helpers import make_tiny_dataset
+from tests.data.helpers import make_tiny_dataset, tiny_tal_dataset
 
 
 def _ds(tmp_path, **kw):
-    kw.setdefault("subset", "train")
-    kw.setdefault("graph", None)
-    return TALDataset(tmp_path / "cache", tmp_path / "raw" / "annotations.json",
-                      tmp_path / "raw" / "features", stride=2, window=4, **kw)
+    return tiny_tal_dataset(tmp_path, **kw)
 
 
 @pytest.fixture

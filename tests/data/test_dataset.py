@@ -6,16 +6,13 @@ import numpy as np
 import pytest
 import torch
 
-from tagraph.data import THUMOS14, TALDataset, write_clicks, write_ssn_proposals
+from tagraph.data import THUMOS14, write_clicks, write_ssn_proposals
 from tagraph.data.proposal_io import ProposalList
-from tests.data.helpers import make_tiny_dataset, shared_data
+from tests.data.helpers import make_tiny_dataset, shared_data, tiny_tal_dataset
 
 
 def _ds(tmp_path, **kw):
-    kw.setdefault("subset", "train")
-    kw.setdefault("graph", None)
-    return TALDataset(tmp_path / "cache", tmp_path / "raw" / "annotations.json",
-                      tmp_path / "raw" / "features", stride=2, window=4, **kw)
+    return tiny_tal_dataset(tmp_path, **kw)
 
 
 @pytest.fixture

@@ -12,7 +12,6 @@ from tagraph.evaluation import (
     ACTIVITYNET_TIOU,
     THUMOS14_TIOU,
     DetectionResult,
-    EvaluationInputWarning,
     detection_map,
 )
 
@@ -123,12 +122,11 @@ def _classes_line(result: DetectionResult) -> str:
 
 
 def warning_lines(command: str, caught: list[warnings.WarningMessage]) -> list[str]:
-    """One line per distinct warning, in order: ``WARNING: ...`` where the number is probably
-    wrong (:class:`~tagraph.evaluation.EvaluationInputWarning`), ``tagraph COMMAND: warning:
-    ...`` for the other (file format) warnings."""
-    return list(dict.fromkeys(
-        f"WARNING: {w.message}" if issubclass(w.category, EvaluationInputWarning)
-        else f"tagraph {command}: warning: {w.message}" for w in caught))
+    """One ``WARNING: ...`` line per distinct warning, in order: the inputs that probably
+    give a wrong number (:class:`~tagraph.evaluation.EvaluationInputWarning`) and the file
+    format warnings alike. (:obj:`command` is kept for callers; it is not printed.)"""
+    del command
+    return list(dict.fromkeys(f"WARNING: {w.message}" for w in caught))
 
 
 def run(args: argparse.Namespace) -> int:

@@ -137,6 +137,9 @@ def run(args: argparse.Namespace) -> int:
     if args.gt is None or args.pred is None:
         args._parser.error("--gt and --pred are required (or --checkpoint)")
     thresholds = args.tiou if args.tiou is not None else PRESETS[args.preset]
+    bad = [t for t in thresholds if not 0 <= t <= 1]
+    if bad:
+        return fail("evaluate", f"--tiou: thresholds must lie in [0, 1], got {bad[0]:g}")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:

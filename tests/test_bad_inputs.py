@@ -649,6 +649,32 @@ def lr_1e6_non_finite_loss(c):
                       "train.epochs=3"), ["non-finite loss", "optim.lr"]
 
 
+@case()
+def train_feature_stride_too_small(c):
+    argv = train_data(c, c.world.data) + ["--no-test"]
+    argv[argv.index("data.feature_stride=16")] = "data.feature_stride=4"
+    return argv, [str(c.world.data / "features"), "video 'synthetic_", "'features'",
+                  "data.feature_stride"]
+
+
+@case(rc=0, warning=True)
+def train_feature_stride_too_large(c):
+    argv = train_data(c, c.world.data) + ["--no-test"]
+    argv[argv.index("data.feature_stride=16")] = "data.feature_stride=32"
+    return argv, ["data.feature_stride", "stride of 16"]
+
+
+@case(rc=0, warning=True)
+def train_gt_segment_outside_the_video(c):
+    d = c.copy_data()
+    f = d / "annotations" / "thumos14.json"
+    gt = json.loads(f.read_text())
+    vid = next(v for v, a in gt["database"].items() if a["annotations"])
+    gt["database"][vid]["annotations"][0]["segment"][1] = gt["database"][vid]["duration"] + 50
+    f.write_text(json.dumps(gt))
+    return train_data(c, d) + ["--no-test"], [str(f), "outside"]
+
+
 # --- run folders ------------------------------------------------------------------------------
 @case()
 def resume_without_last_pt(c):

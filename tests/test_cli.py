@@ -86,7 +86,7 @@ def test_evaluate_warning_goes_to_stderr(tmp_path, capsys):
     res = json.loads(PRED.read_text())
     del res["external_data"]
     rc, err = _bad(tmp_path, capsys, pred_text=json.dumps(res))
-    assert rc == 0 and err and err[0].startswith("tagraph evaluate: warning:")
+    assert rc == 0 and err and err[0].startswith("WARNING: ")
 
 
 def test_evaluate_ambiguous(tmp_path, capsys):

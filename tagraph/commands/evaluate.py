@@ -12,7 +12,6 @@ from tagraph.evaluation import (
     ACTIVITYNET_TIOU,
     THUMOS14_TIOU,
     DetectionResult,
-    EvaluationInputWarning,
     detection_map,
 )
 
@@ -123,12 +122,11 @@ def _classes_line(result: DetectionResult) -> str:
 
 
 def warning_lines(command: str, caught: list[warnings.WarningMessage]) -> list[str]:
-    """One line per distinct warning, in order: ``WARNING: ...`` where the number is probably
-    wrong (:class:`~tagraph.evaluation.EvaluationInputWarning`), ``tagraph COMMAND: warning:
-    ...`` for the other (file format) warnings."""
-    return list(dict.fromkeys(
-        f"WARNING: {w.message}" if issubclass(w.category, EvaluationInputWarning)
-        else f"tagraph {command}: warning: {w.message}" for w in caught))
+    """One ``WARNING: ...`` line per distinct warning, in order: the inputs that probably
+    give a wrong number (:class:`~tagraph.evaluation.EvaluationInputWarning`) and the file
+    format warnings alike. (:obj:`command` is kept for callers; it is not printed.)"""
+    del command
+    return list(dict.fromkeys(f"WARNING: {w.message}" for w in caught))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -139,6 +137,9 @@ def run(args: argparse.Namespace) -> int:
     if args.gt is None or args.pred is None:
         args._parser.error("--gt and --pred are required (or --checkpoint)")
     thresholds = args.tiou if args.tiou is not None else PRESETS[args.preset]
+    bad = [t for t in thresholds if not 0 <= t <= 1]
+    if bad:
+        return fail("evaluate", f"--tiou: thresholds must lie in [0, 1], got {bad[0]:g}")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:

@@ -56,10 +56,15 @@ def video_cas(checkpoint: str, video_id: str, overrides: list[str] = ()) -> dict
 
     from tagraph.engine.config import apply_overrides
     from tagraph.engine.runner import build_model, load_data
-    from tagraph.engine.trainer import load_model_weights, read_checkpoint
+    from tagraph.engine.trainer import (
+        check_checkpoint_method,
+        load_model_weights,
+        read_checkpoint,
+    )
 
     ckpt = read_checkpoint(checkpoint, require=("model", "config"))
     cfg = apply_overrides(ckpt.get("config") or {}, overrides)
+    check_checkpoint_method(ckpt, checkpoint, cfg.get("method"))
     if cfg.get("method") == "pgcn":
         raise ValueError("--checkpoint draws a CAS: it needs a weakly-supervised model "
                          "(grn, ecm, backtal, issf), not pgcn")
@@ -67,7 +72,8 @@ def video_cas(checkpoint: str, video_id: str, overrides: list[str] = ()) -> dict
     graphs = [g for part in (data.test, data.train, data.val) for g in part
               if g.video_id == video_id]
     if not graphs:
-        raise ValueError(f"video '{video_id}' is not in the checkpoint's dataset")
+        raise ValueError(f"video '{video_id}' is not in the dataset of checkpoint "
+                         f"'{checkpoint}' (data.root = {cfg.get('data', {}).get('root')!r})")
     model = build_model(cfg, data.in_channels, len(data.classes))
     load_model_weights(model, ckpt, checkpoint, method=cfg.get("method"),
                        in_channels=data.in_channels, num_classes=len(data.classes))

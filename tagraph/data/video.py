@@ -162,7 +162,7 @@ class Video:
                     f"{where}: field 'features' has {x.size(0)} snippets covering "
                     f"{covered:.2f}s, shorter than the annotations imply (a segment ends "
                     f"at {last:.2f}s; stride={self.stride}, window={self.window}, "
-                    f"fps={self.fps})"
+                    f"fps={self.fps}; is data.feature_stride right?)"
                 )
         return x
 

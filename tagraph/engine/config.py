@@ -114,7 +114,10 @@ def _load_file(path: Path, seen: tuple[Path, ...] = ()) -> tuple[dict[str, Any],
     if not isinstance(base, str):
         raise ConfigError(f"{path}: config key 'base' must be a config name or path, got "
                           f"{base!r}")
-    base_path = _resolve(path.parent / base if base.endswith(".toml") else base)
+    try:
+        base_path = _resolve(path.parent / base if base.endswith(".toml") else base)
+    except ConfigError as e:
+        raise ConfigError(f"{path}: config key 'base': {e}") from None
     base_cfg, base_origins = _load_file(base_path, (*seen, path.resolve()))
     return _merge(base_cfg, cfg), {**base_origins, **origins}
 

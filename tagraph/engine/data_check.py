@@ -232,6 +232,7 @@ def check_data(cfg: Mapping[str, Any], *, need_train: bool = True) -> DataCheck:
     roles = [("train", d.get("train_subset", "train"))] if need_train else []
     roles.append(("test", d.get("test_subset", "test")))
     dims_all: Counter = Counter()
+    dims_first: dict[int, tuple[Path, str]] = {}  # an example file per dimension
     for role, subset in roles:
         anns = select_subset(everything, str(subset), layout.subset_aliases)
         resolved = next(iter(anns.values())).subset if anns else subset
@@ -270,6 +271,7 @@ def check_data(cfg: Mapping[str, Any], *, need_train: bool = True) -> DataCheck:
             sc.lengths.append(int(T))
             sc.dims[int(D)] += 1
             dims_all[int(D)] += 1
+            dims_first.setdefault(int(D), (paths[0], vid))
             sc.dtypes[dtype] += 1
             if T == 0:
                 report.errors.append(f"{paths[0]}: video '{vid}': field 'features': 0 snippets")
@@ -340,10 +342,15 @@ def check_data(cfg: Mapping[str, Any], *, need_train: bool = True) -> DataCheck:
                         continue
                     bad = (times < -1.0) | (times > a.duration + 1.0)
                     if bad.any():
+                        where = Path(src) / f"{v}.json" if Path(src).is_dir() else src
                         report.errors.append(
-                            f"{src}: video '{v}': field 'clicks': time "
+                            f"{where}: video '{v}': field 'clicks': time "
                             f"{float(times[bad][0]):g} s is outside [0, {a.duration:g}] s")
     if len(dims_all) > 1:
+        common = dims_all.most_common(1)[0][0]
+        odd = "; ".join(f"{path}: video '{vid}': field 'features': D={k}"
+                        for k, (path, vid) in dims_first.items() if k != common)
         report.errors.append(f"{layout.features}: feature dimensions differ between videos: "
-                             + ", ".join(f"D={k} ({v} videos)" for k, v in dims_all.items()))
+                             + ", ".join(f"D={k} ({v} videos)" for k, v in dims_all.items())
+                             + f"; e.g. {odd}")
     return report

@@ -44,6 +44,7 @@ from tagraph.engine.distributed import barrier, dist_info, init_distributed
 from tagraph.engine.trainer import (
     CheckpointError,
     Trainer,
+    check_checkpoint_method,
     load_checkpoint,
     load_model_weights,
     move_to_device,
@@ -818,8 +819,11 @@ def _check_data_first(cfg: Mapping[str, Any], need_train: bool = True) -> list[s
     if report.errors:
         shown = report.errors[:8]
         more = len(report.errors) - len(shown)
-        raise ValueError("the data check failed ('tagraph data check' shows the whole report):"
-                         "\n  " + "\n  ".join(shown) + (f"\n  ... and {more} more" if more else ""))
+        head = "the data check failed ('tagraph data check' shows the whole report):"
+        if len(report.errors) == 1:  # one problem, one line
+            raise ValueError(f"{head} {shown[0]}")
+        raise ValueError(head + "\n  " + "\n  ".join(shown)
+                         + (f"\n  ... and {more} more" if more else ""))
     return report.warnings
 
 
@@ -964,13 +968,20 @@ def predict_checkpoint(
         raise CheckpointError(f"checkpoint '{checkpoint}' holds no config; it was not written "
                               "by 'tagraph train'")
     cfg = apply_overrides(ckpt["config"], overrides)
+    check_checkpoint_method(ckpt, checkpoint, cfg.get("method"))
     dev = resolve_device(device)
     data = load_data(cfg, need_train=False)
     model = build_model(cfg, data.in_channels, len(data.classes))
     load_model_weights(model, ckpt, checkpoint, method=cfg.get("method"),
                        in_channels=data.in_channels, num_classes=len(data.classes))
     model.to(dev)
-    dets = predict(cfg, model, data.test, data.classes, dev, progress=progress)
+    try:
+        dets = predict(cfg, model, data.test, data.classes, dev, progress=progress)
+    except ValueError as e:
+        if not str(e).startswith("non-finite"):
+            raise
+        raise ValueError(f"checkpoint '{checkpoint}': {e} (NaN/inf weights or features); "
+                         "nothing was written") from None
     out_json = Path(out_json)
     if evaluate:
         summary = evaluate_and_save(cfg, dets, data, data.test, out_json, write_eval=False)

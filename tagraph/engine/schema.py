@@ -59,7 +59,7 @@ def _tiou(v: Any) -> str | None:
         return "must name at least one threshold"
     bad = [x for x in v if isinstance(x, bool) or not isinstance(x, (int, float))
            or not 0 < x <= 1]
-    return f"thresholds must be numbers in (0, 1], got {bad[0]!r}" if bad else None
+    return f"thresholds must be numbers in (0, 1] ({bad[0]!r} is not)" if bad else None
 
 
 def _betas(v: Any) -> str | None:
@@ -70,7 +70,7 @@ def _betas(v: Any) -> str | None:
 
 def _ints(v: Any) -> str | None:
     bad = [x for x in v if isinstance(x, bool) or not isinstance(x, int) or x < 0]
-    return f"must be a list of integers >= 0, got {bad[0]!r}" if bad else None
+    return f"must be a list of integers >= 0 ({bad[0]!r} is not)" if bad else None
 
 
 def _pattern(v: Any) -> str | None:

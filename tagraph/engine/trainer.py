@@ -260,6 +260,19 @@ def _axis_dim(own: tuple[int, ...], theirs: tuple[int, ...], dim: int) -> int | 
     return None
 
 
+def check_checkpoint_method(ckpt: Mapping[str, Any], path: str | os.PathLike,
+                            method: str | None) -> str | None:
+    r"""Raises a one-line :class:`CheckpointError` when the checkpoint's config names
+    another method than :obj:`method` (call it before building the model: the other
+    method's ``[model]`` keys may not fit). Returns the stored method."""
+    cfg = ckpt.get("config") or {}
+    stored = cfg.get("method") if isinstance(cfg, Mapping) else None
+    if method is not None and stored is not None and stored != method:
+        raise CheckpointError(f"checkpoint '{path}' was trained with method '{stored}', but "
+                              f"the config asks for method '{method}' (key 'method')")
+    return stored
+
+
 def load_model_weights(
     model: nn.Module,
     ckpt: Mapping[str, Any],
@@ -284,11 +297,7 @@ def load_model_weights(
             ``model.num_classes`` when the model has one)
     """
     theirs = ckpt["model"]
-    cfg = ckpt.get("config") or {}
-    stored = cfg.get("method") if isinstance(cfg, Mapping) else None
-    if method is not None and stored is not None and stored != method:
-        raise CheckpointError(f"checkpoint '{path}' was trained with method '{stored}', but "
-                              f"the config asks for method '{method}' (key 'method')")
+    stored = check_checkpoint_method(ckpt, path, method)
     in_channels = in_channels if in_channels is not None else getattr(model, "in_channels", None)
     num_classes = num_classes if num_classes is not None else getattr(model, "num_classes", None)
     own = model.state_dict()

@@ -1,7 +1,7 @@
 """``tagraph evaluate`` on suspicious inputs: one error line and exit status 2 for inputs that
 used to give silent wrong results; ``WARNING:`` lines on stderr where a wrong number is likely;
 the classes of the evaluated subset on the console. (File-format warnings, ``FormatWarning``,
-keep their ``tagraph evaluate: warning:`` lines.)"""
+are ``WARNING:`` lines too.)"""
 
 from __future__ import annotations
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +19,9 @@ examples:
 
 With ROOT and no --config, the folder is read as a JSON dataset: the one *.json under
 ROOT/annotations (or ROOT) and the first of ROOT/features, ROOT/i3d_features; every
-data.* key can be --set (list them with 'tagraph info --keys'). Exit status 1 when training
-would reject the data (missing features, empty subsets, mixed feature dimensions, ...).
+data.* key can be --set (list them with 'tagraph info --keys'). The report goes to stdout,
+its ERROR and WARNING lines to stderr. Exit status 1 when training would reject the data
+(missing features, empty subsets, mixed feature dimensions, ...).
 """
 
 
@@ -94,7 +96,9 @@ def run(args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps(report.to_dict()))
         else:
-            print(report.table())
+            print(report.table(problems=False))
+            for line in report.problems():  # problems on stderr, like the other commands
+                print(line, file=sys.stderr)
         return 0 if report.ok else 1
 
     return run_guarded("data check", go)

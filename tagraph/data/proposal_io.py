@@ -229,6 +229,7 @@ def read_ssn_proposals(
         return arr.reshape(n, ncol)
 
     n_clipped, first_clipped = 0, ""
+    n_zero, first_zero = 0, ""
     i = skip_blank(i)
     while i < n_lines:
         head = lines[i].strip()
@@ -271,10 +272,10 @@ def read_ssn_proposals(
             if name == "ground truth":
                 continue  # outside the video: clipped below, as the JSON reader does
             bad = np.flatnonzero(seg[:, 0] == seg[:, 1])
-            if len(bad):
-                raise ValueError(f"{path}:{line0 + bad[0]}: video '{vid}': field '{name}'"
-                                 f"[{bad[0]}]: zero-length segment {seg[bad[0]].tolist()} "
-                                 "(frames)")
+            if len(bad):  # kept (tIoU 0 with everything), as SSN lists rounded to frames have them
+                n_zero += len(bad)
+                first_zero = first_zero or (f"{path}:{line0 + bad[0]}: video '{vid}': field "
+                                            f"'{name}'[{bad[0]}] {seg[bad[0]].tolist()} (frames)")
             bad = np.flatnonzero((seg[:, 0] < 0) | (seg[:, 1] > limit))
             if len(bad):
                 raise ValueError(f"{path}:{line0 + bad[0]}: video '{vid}': field '{name}'"
@@ -318,6 +319,9 @@ def read_ssn_proposals(
         warnings.warn(f"{path}: {n_clipped} ground-truth segment(s) outside their video's "
                       f"frames were clipped to it (or dropped when nothing was left), e.g. "
                       f"{first_clipped}", stacklevel=2)
+    if n_zero:
+        warnings.warn(f"{path}: {n_zero} zero-length proposal(s) (start frame = end frame) "
+                      f"kept, e.g. {first_zero}", stacklevel=2)
     return out
 
 

@@ -77,8 +77,13 @@ class DataCheck:
         r"""No error (warnings allowed)."""
         return not self.errors
 
-    def table(self) -> str:
-        r"""The report as text (header, subset table, classes, errors, warnings)."""
+    def problems(self) -> list[str]:
+        r"""``ERROR: ...`` and ``WARNING: ...`` lines."""
+        return [f"ERROR: {e}" for e in self.errors] + [f"WARNING: {w}" for w in self.warnings]
+
+    def table(self, problems: bool = True) -> str:
+        r"""The report as text (header, subset table, classes, with
+        :obj:`problems` the errors and warnings, and a verdict)."""
         heads = ["subset", "videos", "features", "T min/med/max", "D", "dtype",
                  "implied stride", "GT segments", "outside video", "proposals", "clicks"]
         rows = [heads] + [s.row() for s in self.subsets]
@@ -97,10 +102,8 @@ class DataCheck:
             text = f"classes: {len(self.classes)} (instances {roles}): " + ", ".join(
                 f"{c} {n}" for c, n in zip(self.classes, counts))
             lines += textwrap.wrap(text, 100, subsequent_indent="  ", break_on_hyphens=False)
-        for e in self.errors:
-            lines.append(f"ERROR: {e}")
-        for w in self.warnings:
-            lines.append(f"WARNING: {w}")
+        if problems:
+            lines += self.problems()
         lines.append("OK: training would accept this data" if self.ok else
                      f"{len(self.errors)} error(s): training would stop")
         return "\n".join(lines)
@@ -305,14 +308,15 @@ def check_data(cfg: Mapping[str, Any], *, need_train: bool = True) -> DataCheck:
                 report.errors.append(f"{src}: proposal file not found (data.{key_p})")
             else:
                 try:
-                    with warnings.catch_warnings():
-                        warnings.simplefilter("ignore")
+                    with warnings.catch_warnings(record=True) as caught:
+                        warnings.simplefilter("always")
                         if Path(src).is_dir():
                             found = read_bsn_folder(src, {v: a.duration for v, a in anns.items()
                                                           if v in anns})
                         else:
                             fpss = {v: (a.fps or layout.fps or 0.0) for v, a in anns.items()}
                             found = read_ssn_proposals(src, fpss, len(classes), keep=fpss)
+                    report.warnings += [str(w.message) for w in caught]
                     sc.proposals = sum(1 for v in anns if v in found)
                     if sc.proposals < sc.videos:
                         miss = [v for v in anns if v not in found]

@@ -201,7 +201,6 @@ def test_ground_truth_count_too_high_hints_at_the_count(tmp_path):
 
 
 @pytest.mark.parametrize("old,new,line,what", [
-    ("0 0 0 0 15", "0 0 0 15 15", 10, "zero-length segment [15.0, 15.0]"),
     ("12 0.3100 1.0000 160 170", "12 0.3100 1.0000 160 900", 11,
      "segment [160.0, 900.0] outside the video's 300 frames"),
     ("3 0.8516 0.9634 28 62", "3 0.8516 0.9634 -5 62", 9,
@@ -251,3 +250,12 @@ def test_real_thumos14_style_list_does_not_abort(tmp_path):
     with pytest.warns(UserWarning, match="1 ground-truth segment"):
         lists = read()
     np.testing.assert_allclose(lists["video_test_0000004"].gt_segments * 30, [[800, 835]])
+
+
+def test_zero_length_proposals_are_kept_with_one_warning(tmp_path):
+    # SSN lists rounded to frames hold them: kept (tIoU 0), named with file and line
+    p, read = _read(tmp_path, SSN.replace("0 0 0 0 15", "0 0 0 15 15"))
+    with pytest.warns(UserWarning, match=rf"{p}:10: video 'video_validation_0000051': field "
+                      r"'proposals'\[1\] \[15.0, 15.0\]"):
+        out = read()
+    assert len(out["video_validation_0000051"].segments) == 3

@@ -27,6 +27,16 @@ def _os_error_line(e: OSError) -> str:
     return f"cannot {verb} '{e.filename}': {what}; nothing was left half-written"
 
 
+def os_error_message(e: OSError) -> str:
+    """One line for an :class:`OSError`: a file that cannot be written (disk
+    full, quota, read-only, permission) as in :func:`run_guarded`, else
+    ``STRERROR: 'FILE'``."""
+    if e.errno in WRITE_ERRNOS:
+        return _os_error_line(e)
+    what = e.strerror or str(e)
+    return f"{what}: '{e.filename}'" if e.filename else what
+
+
 def _interrupted_line(command: str, e: KeyboardInterrupt) -> str:
     from pathlib import Path
 

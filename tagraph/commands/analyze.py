@@ -106,8 +106,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _error(e: Exception) -> int:
-    msg = e.strerror + f": '{e.filename}'" if isinstance(e, OSError) and e.filename \
-        else str(e)
+    from tagraph.commands._common import os_error_message
+
+    msg = os_error_message(e) if isinstance(e, OSError) else str(e)
     print(f"tagraph analyze: error: {msg}", file=sys.stderr)
     return 2
 

@@ -130,7 +130,7 @@ def warning_lines(command: str, caught: list[warnings.WarningMessage]) -> list[s
 
 
 def run(args: argparse.Namespace) -> int:
-    from tagraph.commands._common import fail
+    from tagraph.commands._common import fail, os_error_message
 
     if args.checkpoint is not None:
         return _run_checkpoint(args)
@@ -146,8 +146,7 @@ def run(args: argparse.Namespace) -> int:
             result = detection_map(args.gt, args.pred, thresholds, subset=args.subset,
                                    ambiguous=args.ambiguous)
         except (ValueError, OSError) as e:
-            msg = e.strerror + f": '{e.filename}'" if isinstance(e, OSError) and e.filename \
-                else str(e)
+            msg = os_error_message(e) if isinstance(e, OSError) else str(e)
             return fail("evaluate", msg)
     if args.json:
         print(json.dumps({**result.to_dict(), **result.coverage()}))

@@ -8,7 +8,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from tagraph.commands._common import fail, run_guarded
+from tagraph.commands._common import fail, os_error_message, run_guarded
 
 EPILOG = """\
 examples:
@@ -83,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
         except OSError as e:
             if isinstance(e, FileNotFoundError):
                 raise
-            return fail("report", f"{e.strerror or e}: '{e.filename}'" if e.filename else str(e))
+            return fail("report", os_error_message(e))
 
     return run_guarded("report", go)
 

@@ -1,6 +1,7 @@
 """tagraph.engine: training loop, checkpoints."""
 
 from tagraph.engine.trainer import (
+    CheckpointError,
     ConfigMismatchError,
     NonFiniteLossError,
     Trainer,
@@ -14,6 +15,7 @@ __all__ = [
     "load_checkpoint",
     "move_to_device",
     "seed_everything",
+    "CheckpointError",
     "ConfigMismatchError",
     "NonFiniteLossError",
 ]

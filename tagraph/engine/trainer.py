@@ -232,8 +232,10 @@ def read_checkpoint(
             raise CheckpointError(
                 f"'{path}' is not a tagraph checkpoint (it holds Python objects, not only "
                 "tensors and plain values)") from e
-        raise CheckpointError(f"checkpoint '{path}' is truncated or corrupt "
-                              f"({_first_line(e)})") from e
+        detail = _first_line(e)
+        if "PytorchStreamReader" in detail or "miniz" in detail or "zip archive" in detail:
+            detail = "not a complete PyTorch zip archive"
+        raise CheckpointError(f"checkpoint '{path}' is truncated or corrupt ({detail})") from e
     if not isinstance(ckpt, dict):
         raise CheckpointError(f"'{path}' is not a tagraph checkpoint (a PyTorch file holding "
                               f"a {type(ckpt).__name__}, not a dict)")

@@ -1,0 +1,88 @@
+"""How well a trained weakly-supervised checkpoint's CAS localises, independent of any
+detection threshold: per (test video, ground-truth class) ROC-AUC of the CAS column against
+"snippet inside a ground-truth segment of that class" (0.5 = chance), how often the video's
+best class is a ground-truth class, and for ISSF the AUC of its class-agnostic attention
+against "inside any action"::
+
+    PYTHONPATH=. python benchmarks/wtal_cas_quality.py runs/wtal_runs/mil_i3d512_s2 \\
+        runs/wtal_runs/issf_i3d512_s2
+
+Run folders are those of ``benchmarks/wtal_table.py`` (or ``tagraph train``).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch_geometric.loader import DataLoader
+
+from tagraph.engine.config import load_config
+from tagraph.engine.runner import build_model, load_data
+from tagraph.engine.trainer import load_checkpoint
+
+
+def auc(score: np.ndarray, positive: np.ndarray) -> float:
+    r"""ROC-AUC by the rank-sum formula (ties broken by order); NaN without both classes."""
+    pos, neg = score[positive], score[~positive]
+    if len(pos) == 0 or len(neg) == 0:
+        return float("nan")
+    ranks = np.argsort(np.argsort(np.concatenate([pos, neg]))) + 1
+    return float((ranks[:len(pos)].sum() - len(pos) * (len(pos) + 1) / 2) / (len(pos) * len(neg)))
+
+
+def inside(pos: np.ndarray, segments: np.ndarray) -> np.ndarray:
+    out = np.zeros(len(pos), dtype=bool)
+    for s, e in segments:
+        out |= (pos >= s) & (pos <= e)
+    return out
+
+
+@torch.no_grad()
+def quality(run: Path) -> dict[str, float]:
+    cfg = load_config(run / "config.toml", validate=False)
+    data = load_data(cfg)
+    model = build_model(cfg, data.in_channels, len(data.classes))
+    load_checkpoint(run / "best.pt", model, config=None)
+    model.eval()
+    cas_auc, top_ok, att_auc = [], [], []
+    for g in data.test:
+        labels, seg = g.gt_labels.numpy(), g.gt_segments.numpy()
+        if not len(labels):
+            continue
+        batch = next(iter(DataLoader([g], batch_size=1)))
+        cas, video, _ = model.localization_outputs(batch)
+        cas, pos = cas.numpy(), g.pos.numpy()
+        top_ok.append(int(video[0].argmax()) in set(labels.tolist()))
+        for c in sorted(set(labels.tolist())):
+            cas_auc.append(auc(cas[:, c], inside(pos, seg[labels == c])))
+        if cfg["method"] == "issf":
+            from tagraph.models._snippet_batch import snippet_batch
+
+            sb = snippet_batch(batch, model.temporal_offsets, model.input_norm)
+            att = model._forward(sb, refine=False).base.attention.numpy()
+            att_auc.append(auc(att, inside(pos, seg)))
+    out = {"cas_auc": float(np.nanmean(cas_auc)), "top_class_is_gt": float(np.mean(top_ok))}
+    if att_auc:
+        out["attention_auc"] = float(np.nanmean(att_auc))
+    return out
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("runs", nargs="+", type=Path)
+    p.add_argument("--threads", type=int, default=1)
+    a = p.parse_args()
+    torch.set_num_threads(a.threads)
+    print("| run | CAS AUC | best class is GT | ISSF attention AUC |")
+    print("|---|---|---|---|")
+    for run in a.runs:
+        q = quality(run)
+        att = f"{q['attention_auc']:.3f}" if "attention_auc" in q else "-"
+        print(f"| {run.name} | {q['cas_auc']:.3f} | {q['top_class_is_gt']:.2f} | {att} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -55,9 +55,11 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                    help="analyse this subset only (case-insensitive, e.g. test, validation)")
     p.add_argument("--tiou", type=float, default=0.5, metavar="T",
                    help="tIoU threshold of a true positive (default: 0.5)")
-    p.add_argument("--bins", choices=sorted(CHARACTERISTIC_BINS), default="activitynet",
-                   help="characteristic bins: DETAD's ActivityNet (paper) or THUMOS14 ones "
-                   "(default: activitynet)")
+    p.add_argument("--bins", choices=["auto", *sorted(CHARACTERISTIC_BINS)], default="auto",
+                   help="characteristic bins: DETAD's ActivityNet (paper) or THUMOS14 ones; "
+                   "auto = thumos14 when the evaluated instances' median length is under 30 s "
+                   "(all of them would fall in ActivityNet's XS bin), else activitynet "
+                   "(default: auto)")
     p.add_argument("--ambiguous", default=None, metavar="FILE",
                    help="drop predictions overlapping these intervals first "
                    "(W-TALC Ambiguous_test.txt: 'video start end' lines)")
@@ -69,12 +71,30 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     return p
 
 
+def auto_bins(gt: str, subset: str | None) -> str:
+    """``"thumos14"`` when the median ground-truth instance of :obj:`subset` is
+    shorter than 30 s (ActivityNet's XS bin would hold nearly all), else
+    ``"activitynet"``."""
+    import numpy as np
+
+    from tagraph.io import load_annotations
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # reported by the analysis itself
+        anns = load_annotations(gt)
+    key = subset.lower() if subset else None
+    lengths = [float(e - s) for a in anns.values()
+               if key is None or (a.subset or "").lower() == key for s, e in a.segments]
+    return "thumos14" if lengths and float(np.median(lengths)) < 30.0 else "activitynet"
+
+
 def run(args: argparse.Namespace) -> int:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
+            bins = args.bins if args.bins != "auto" else auto_bins(args.gt, args.subset)
             result = analyze_detections(args.gt, args.pred, args.tiou, subset=args.subset,
-                                        ambiguous=args.ambiguous, bins=args.bins)
+                                        ambiguous=args.ambiguous, bins=bins)
         except (ValueError, OSError) as e:
             return _error(e)
     data = result.to_dict()

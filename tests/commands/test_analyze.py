@@ -87,3 +87,21 @@ def test_analyze_help_and_usage(capsys):
     with pytest.raises(SystemExit) as e:
         main(["analyze", "--gt", str(GT)])
     assert e.value.code == 2
+
+
+def test_auto_bins_follow_instance_lengths(tmp_path, capsys):
+    from tagraph.commands.analyze import auto_bins
+
+    def gt(length):
+        db = {f"v{i}": {"subset": "test", "duration": 500.0,
+                        "annotations": [{"label": "a", "segment": [10.0, 10.0 + length]}]}
+              for i in range(3)}
+        path = tmp_path / f"gt{length}.json"
+        path.write_text(json.dumps({"database": db}))
+        return str(path)
+
+    assert auto_bins(gt(4.0), "test") == "thumos14"  # THUMOS-like: all in ActivityNet's XS
+    assert auto_bins(gt(90.0), None) == "activitynet"
+    assert main(["analyze", "--gt", str(GT), "--pred", str(PRED), "--subset", "test",
+                 "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["bins"] == auto_bins(str(GT), "test")

@@ -38,6 +38,7 @@ GRN_DEFAULTS: dict[str, Any] = dict(
     pooling="mean",
     topk_ratio=8,
     balanced_loss=False,
+    cam_offsets=(),
 )
 
 
@@ -52,11 +53,19 @@ def _grn_detection() -> CASDetectionConfig:
 
 class _Stream(nn.Module):
     def __init__(self, in_channels: int, num_classes: int, hidden: int,
-                 embed: Sequence[int], regularize: bool) -> None:
+                 embed: Sequence[int], regularize: bool, cam_offsets: Sequence[int] = ()
+                 ) -> None:
         super().__init__()
-        self.cam = nn.Sequential(
-            nn.Linear(in_channels, hidden), nn.ReLU(), nn.Linear(hidden, num_classes)
-        )
+        self.cam_offsets = tuple(int(o) for o in cam_offsets)
+        if self.cam_offsets:  # first layer sees the snippet and its temporal neighbours
+            from tagraph.nn.temporal_conv import TemporalConv
+
+            self.conv = TemporalConv(in_channels, hidden, self.cam_offsets)
+            self.cam = nn.Sequential(nn.ReLU(), nn.Linear(hidden, num_classes))
+        else:
+            self.cam = nn.Sequential(
+                nn.Linear(in_channels, hidden), nn.ReLU(), nn.Linear(hidden, num_classes)
+            )
         self.embed: nn.Module | None = None
         if regularize:
             layers: list[nn.Module] = []
@@ -155,8 +164,12 @@ class GRN(WeaklySupervisedTAL):
         **kwargs: Overrides of :data:`GRN_DEFAULTS` (:obj:`hidden_channels`,
             :obj:`embed_channels`, :obj:`epsilon`, :obj:`mu`, :obj:`lam`,
             :obj:`tau_high`, :obj:`tau_low`, :obj:`window`, :obj:`affinity_warmup`,
-            :obj:`pooling`, :obj:`topk_ratio`, :obj:`balanced_loss`)
-            and :obj:`solver` of the regulariser.
+            :obj:`pooling`, :obj:`topk_ratio`, :obj:`balanced_loss`,
+            :obj:`cam_offsets`) and :obj:`solver` of the regulariser.
+            :obj:`cam_offsets` (default :obj:`()`, the paper's per-snippet
+            :math:`\mathrm{FC}_{512}`) makes the class activation module's first
+            layer a :class:`~tagraph.nn.TemporalConv` over the snippet and its
+            neighbours at these offsets (e.g. :obj:`(-1, 1)`, as :class:`MIL`).
     """
 
     #: Keyword hyper-parameters and their defaults (valid ``[model]`` config keys).
@@ -189,7 +202,8 @@ class GRN(WeaklySupervisedTAL):
         self.hp = hp
         d = in_channels // streams
         self.stream = nn.ModuleList([
-            _Stream(d, num_classes, hp["hidden_channels"], hp["embed_channels"], regularize)
+            _Stream(d, num_classes, hp["hidden_channels"], hp["embed_channels"], regularize,
+                    hp["cam_offsets"])
             for _ in range(streams)
         ])
         self.glr = GraphLaplacianRegularization(mu=hp["mu"], solver=solver)
@@ -231,8 +245,12 @@ class GRN(WeaklySupervisedTAL):
         ei = self.graph(batch) if self.regularize else None
         out: dict[str, list[Any]] = {"s": [], "a": [], "s_hat": []}
         eps2 = 2.0 * float(self.hp["epsilon"]) ** 2
+        t_ei = t_et = None
+        if self.hp["cam_offsets"]:
+            _, ptr, _ = batch_vectors(batch)
+            t_ei, t_et = temporal_edges(ptr, tuple(self.hp["cam_offsets"]))
         for x, st in zip(xs, self.stream):
-            s = torch.sigmoid(st.cam(x))
+            s = torch.sigmoid(st.cam(st.conv(x, t_ei, t_et) if st.cam_offsets else x))
             a = None
             s_hat = s
             if st.embed is not None and ei is not None:

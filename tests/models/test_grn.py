@@ -102,3 +102,24 @@ def test_mean_pooling_is_blind_to_the_regulariser_topk_is_not():
         assert (g < 1e-6) == blind
     with pytest.raises(ValueError, match="pooling"):
         _model(pooling="max")
+
+
+def test_temporal_cam_sees_neighbours_within_a_video_only():
+    # cam_offsets=(-1, 1): the class activation module's first layer mixes each snippet
+    # with its temporal neighbours, never across the videos of a batch
+    batch = snippet_batch()
+    model = _model(regularize=False, cam_offsets=(-1, 1)).eval()
+    s = model(batch)["s"][0]
+    ptr = batch.ptr.tolist()
+    for v in range(batch.num_graphs):
+        one = snippet_batch(lengths=(ptr[v + 1] - ptr[v],))
+        one.x = batch.x[ptr[v]:ptr[v + 1]]
+        torch.testing.assert_close(model(one)["s"][0], s[ptr[v]:ptr[v + 1]])
+    # the order of the snippets matters (it does not for the paper's per-snippet module)
+    idx = torch.arange(batch.num_nodes)
+    idx[:ptr[1]] = torch.randperm(ptr[1], generator=torch.Generator().manual_seed(0))
+    perm = batch.clone()
+    perm.x = batch.x[idx]
+    assert not torch.allclose(model(perm)["s"][0][:ptr[1]], s[idx[:ptr[1]]])
+    paper = _model(regularize=False).eval()
+    torch.testing.assert_close(paper(perm)["s"][0][:ptr[1]], paper(batch)["s"][0][idx[:ptr[1]]])

@@ -112,3 +112,24 @@ def test_issf_track_epochs_fills_memory_before_its_first_use():
     ref.set_epoch(1)
     ref.fill_memory(loader)
     torch.testing.assert_close(m.memory.features, ref.memory.features)
+
+
+def test_temporal_embedding_sees_neighbours_within_a_video_only():
+    # embed_temporal=True: the embedding mixes each snippet with its temporal neighbours,
+    # never across the videos of a batch (the paper's embedding is per snippet)
+    from .wtal_utils import snippet_batch
+
+    torch.manual_seed(0)
+    model = ISSF(16, 4, hidden_channels=32, embed_temporal=True).eval()
+    batch = snippet_batch()
+    feats = model(batch).features
+    ptr = batch.ptr.tolist()
+    for v in range(batch.num_graphs):
+        one = snippet_batch(lengths=(ptr[v + 1] - ptr[v],))
+        one.x = batch.x[ptr[v]:ptr[v + 1]]
+        torch.testing.assert_close(model(one).features, feats[ptr[v]:ptr[v + 1]])
+    idx = torch.arange(batch.num_nodes)
+    idx[:ptr[1]] = torch.randperm(ptr[1], generator=torch.Generator().manual_seed(0))
+    perm = batch.clone()
+    perm.x = batch.x[idx]
+    assert not torch.allclose(model(perm).features[:ptr[1]], feats[idx[:ptr[1]]])

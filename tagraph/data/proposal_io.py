@@ -291,7 +291,7 @@ def read_ssn_proposals(
                     f"{path}:{gt_line + b}: video '{vid}': ground truth {gt[b, 1:3].tolist()} "
                     f"(frames) outside the video's {num_frames} frames")
             gt[:, 1:3] = np.clip(gt[:, 1:3], 0.0, gt_end)
-            gt = gt[gt[:, 2] > gt[:, 1]]
+            gt = gt[~outside | (gt[:, 2] > gt[:, 1])]  # drop only what clipping emptied
         labels = np.concatenate([gt[:, 0], pr[:, 0]])
         if np.any(labels != np.round(labels)):
             raise ValueError(f"{where}: field 'label': non-integer label")

@@ -311,8 +311,8 @@ def check_data(cfg: Mapping[str, Any], *, need_train: bool = True) -> DataCheck:
                     with warnings.catch_warnings(record=True) as caught:
                         warnings.simplefilter("always")
                         if Path(src).is_dir():
-                            found = read_bsn_folder(src, {v: a.duration for v, a in anns.items()
-                                                          if v in anns})
+                            found = read_bsn_folder(src, {v: a.duration
+                                                          for v, a in anns.items()})
                         else:
                             fpss = {v: (a.fps or layout.fps or 0.0) for v, a in anns.items()}
                             found = read_ssn_proposals(src, fpss, len(classes), keep=fpss)

@@ -7,7 +7,8 @@ against "inside any action"::
     PYTHONPATH=. python benchmarks/wtal_cas_quality.py runs/wtal_runs/mil_i3d512_s2 \\
         runs/wtal_runs/issf_i3d512_s2
 
-Run folders are those of ``benchmarks/wtal_table.py`` (or ``tagraph train``).
+Run folders are those of ``benchmarks/wtal_table.py`` (or ``tagraph train``). ``--split val``
+scores the validation videos instead (for choosing hyper-parameters).
 """
 
 from __future__ import annotations
@@ -41,14 +42,14 @@ def inside(pos: np.ndarray, segments: np.ndarray) -> np.ndarray:
 
 
 @torch.no_grad()
-def quality(run: Path) -> dict[str, float]:
+def quality(run: Path, split: str = "test") -> dict[str, float]:
     cfg = load_config(run / "config.toml", validate=False)
     data = load_data(cfg)
     model = build_model(cfg, data.in_channels, len(data.classes))
     load_checkpoint(run / "best.pt", model, config=None)
     model.eval()
     cas_auc, top_ok, att_auc = [], [], []
-    for g in data.test:
+    for g in getattr(data, split):
         labels, seg = g.gt_labels.numpy(), g.gt_segments.numpy()
         if not len(labels):
             continue
@@ -74,12 +75,14 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("runs", nargs="+", type=Path)
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--split", choices=["val", "test"], default="test",
+                   help="videos scored: the validation split (for selection) or the test split")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     print("| run | CAS AUC | best class is GT | ISSF attention AUC |")
     print("|---|---|---|---|")
     for run in a.runs:
-        q = quality(run)
+        q = quality(run, a.split)
         att = f"{q['attention_auc']:.3f}" if "attention_auc" in q else "-"
         print(f"| {run.name} | {q['cas_auc']:.3f} | {q['top_class_is_gt']:.2f} | {att} |")
 

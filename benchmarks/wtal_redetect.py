@@ -8,7 +8,9 @@ those of ``benchmarks/wtal_table.py`` (``--runs``)::
         --methods issf grn --seeds 2 --out runs/redetect.jsonl
 
 Candidates (``CANDIDATES``) are ``CASDetectionConfig`` overrides of the model's own
-(paper) settings, or of ``tagraph.models.wtal_detection_config`` (``shared:``).
+(paper) settings, or of ``tagraph.models.wtal_detection_config`` (``shared:``), and
+optionally inference attributes of the model (``MODEL_ATTRS``, e.g. ISSF's
+``attention_scoring``).
 """
 
 from __future__ import annotations
@@ -43,7 +45,39 @@ CANDIDATES: dict[str, tuple[str, dict]] = {
     "own_rel0.5": ("own", {"class_relative": True, "class_threshold": 0.5}),
     "shared_r0.25": ("shared", {"class_threshold": 0.25}),
     "shared_r0.5": ("shared", {"class_threshold": 0.5}),
+    "own_noatt": ("own", {}),
+    "own_base_branch": ("own", {}),
+    "own_glr_mu0.5": ("own", {}),
+    "own_glr_mu2": ("own", {}),
+    "own_glr_mu4": ("own", {}),
 }
+
+#: candidate -> model attributes set for it (inference only; restored afterwards).
+MODEL_ATTRS: dict[str, dict] = {"own_noatt": {"attention_scoring": False},
+                                "own_base_branch": {"branch": "base"},
+                                "own_glr_mu0.5": {"glr.mu": 0.5}, "own_glr_mu2": {"glr.mu": 2.0},
+                                "own_glr_mu4": {"glr.mu": 4.0}}
+
+
+def _get(obj, path: str):
+    for part in path.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def _has(obj, path: str) -> bool:
+    try:
+        _get(obj, path)
+    except AttributeError:
+        return False
+    return True
+
+
+def _set(obj, path: str, value) -> None:
+    *head, last = path.split(".")
+    for part in head:
+        obj = getattr(obj, part)
+    setattr(obj, last, value)
 
 
 def main() -> None:
@@ -82,6 +116,12 @@ def main() -> None:
             base, kw = CANDIDATES[cand]
             start = own if base == "own" else wtal_detection_config()
             model.detection_config = dataclasses.replace(start, **kw)
+            attrs = MODEL_ATTRS.get(cand, {})
+            if any(not _has(model, k) for k in attrs):
+                continue  # this model has no such switch
+            saved = {k: _get(model, k) for k in attrs}
+            for k, v in attrs.items():
+                _set(model, k, v)
             t0 = time.perf_counter()
             res = {}
             for split, graphs in (("val", data.val), ("test", data.test)):
@@ -89,6 +129,8 @@ def main() -> None:
                 res[split] = float(score(dets, data.gt, [g.video_id for g in graphs],
                                          TIOU).average_mAP)
                 res[f"{split}_n"] = len(dets)
+            for k, v in saved.items():
+                _set(model, k, v)
             row = {"run": run.name, "method": name, "variant": variant, "seed": int(seed[1:]),
                    "candidate": cand, **res, "seconds": time.perf_counter() - t0}
             print(json.dumps(row), flush=True)

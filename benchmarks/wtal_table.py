@@ -77,9 +77,10 @@ def run_one(name: str, variant: str, seed: int, args: dict[str, Any]) -> dict[st
     cfg = load_config(f"{method}/thumos14")
     cfg["data"].update(dataset="synthetic", root=args["root"], size="full", data_seed=0,
                        variant=variant, max_snippets=0)
-    cfg["data"]["synthetic"] = dict(TABLE_SIZE)
+    cfg["data"]["synthetic"] = dict(SPEED_SIZE if args.get("thumos_size") else TABLE_SIZE)
     cfg["seed"] = seed
-    cfg = apply_overrides(cfg, [*args["budget"], f"train.epochs={args['epochs']}", *ablation])
+    epochs = int(args.get("method_epochs", {}).get(name, args["epochs"]))
+    cfg = apply_overrides(cfg, [*args["budget"], f"train.epochs={epochs}", *ablation])
     out = Path(args["runs"]) / f"{name}_{variant}_s{seed}"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -98,13 +99,14 @@ def run_one(name: str, variant: str, seed: int, args: dict[str, Any]) -> dict[st
     hist = summary["history"]
     loss_key = "loss"
     return dict(
-        name=name, method=method, variant=variant, seed=seed, epochs=int(args["epochs"]),
+        name=name, method=method, variant=variant, seed=seed, epochs=epochs,
+        size="thumos" if args.get("thumos_size") else "table",
         budget=args["budget"], mAP=[float(v) for v in res.mAP], avg=float(res.average_mAP),
         val_mAP=float(summary["val_mAP"]), best_epoch=summary["best_epoch"],
         first_loss=float(hist[0][loss_key]), last_loss=float(hist[-1][loss_key]),
         predictions=len(dets), test_videos=len(ids), positive_videos=cov.positive_videos,
         positive_without=cov.positive_videos_without_predictions,
-        train_videos_per_s=len(data.train) * int(args["epochs"]) / t_train,
+        train_videos_per_s=len(data.train) * epochs / t_train,
         infer_videos_per_s=len(ids) / t_pred, train_s=t_train,
         in_channels=data.in_channels, classes=len(data.classes),
     )
@@ -160,7 +162,8 @@ def speed_one(name: str, args: dict[str, Any]) -> dict[str, Any]:
 
 
 def _key(r: dict[str, Any]) -> tuple:
-    return (r["name"], r["variant"], r["seed"], r["epochs"], tuple(r["budget"]))
+    return (r["name"], r["variant"], r["seed"], r["epochs"], tuple(r["budget"]),
+            r.get("size", "table"))
 
 
 def _pm(values: list[float]) -> str:
@@ -252,7 +255,13 @@ def main() -> None:
     p.add_argument("--speed", action="store_true",
                    help="time one epoch and inference per method on 200 videos of ~400 "
                         "snippets x 512-d (i3d512), and the epochs that fit in 15 minutes")
+    p.add_argument("--thumos-size", action="store_true",
+                   help="whole runs at the speed check's size (200 training videos of ~400 "
+                        "snippets x 512-d) instead of the table's; use with --variants i3d512")
+    p.add_argument("--method-epochs", nargs="*", default=[], metavar="NAME=EPOCHS",
+                   help="per-row train.epochs caps (e.g. backtal=10), else --epochs")
     args = p.parse_args()
+    method_epochs = {k: int(v) for k, v in (x.split("=", 1) for x in args.method_epochs)}
     if args.speed:
         kw = dict(root=args.root, budget=args.budget, threads=args.threads)
         print(f"load {os.getloadavg()[0]:.1f}, {args.threads} thread(s)\n")
@@ -269,16 +278,19 @@ def main() -> None:
         if out.is_file() else []
     if not args.summarize:
         done = {_key(r) for r in rows}
+        size = "thumos" if args.thumos_size else "table"
         todo = [(n, v, s) for s in args.seeds for v in args.variants for n in args.methods
-                if (n, v, s, args.epochs, tuple(args.budget)) not in done]
+                if (n, v, s, method_epochs.get(n, args.epochs), tuple(args.budget), size)
+                not in done]
         # generate each variant's data once, before the parallel runs
         from tagraph.data.synthetic import generate_synthetic_tal
 
         for v in args.variants:
-            generate_synthetic_tal(Path(args.root) / "raw", {**TABLE_SIZE,
-                                                             **SYNTHETIC_VARIANTS[v]}, 0)
+            generate_synthetic_tal(Path(args.root) / "raw", {
+                **(SPEED_SIZE if args.thumos_size else TABLE_SIZE), **SYNTHETIC_VARIANTS[v]}, 0)
         kw = dict(root=args.root, runs=args.runs, epochs=args.epochs, budget=args.budget,
-                  threads=args.threads)
+                  threads=args.threads, thumos_size=args.thumos_size,
+                  method_epochs=method_epochs)
         out.parent.mkdir(parents=True, exist_ok=True)
         print(f"{len(todo)} runs ({len(rows)} done) on {args.jobs} process(es), load "
               f"{os.getloadavg()[0]:.1f}", flush=True)

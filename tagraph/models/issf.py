@@ -17,7 +17,7 @@ from tagraph.nn.cosine_classifier import CosineClassifier, CosineClassifierOutpu
 from tagraph.nn.discrimination_memory import DiscriminationMemory
 from tagraph.nn.information_interaction import InformationInteraction
 from tagraph.nn.issf_losses import attention_contrast_loss, soft_label_ce_loss
-from tagraph.nn.mil import normalized_ce_loss
+from tagraph.nn.mil import normalized_ce_loss, topk_mean_pool
 from tagraph.nn.saliency import SalientSnippets
 from tagraph.ops.cas import CASDetectionConfig, CASDetections, threshold_range
 
@@ -137,6 +137,19 @@ class ISSF(WeaklySupervisedTAL):
             labels. (default: :obj:`0.8`)
         detection_config (CASDetectionConfig, optional): (default:
             :func:`issf_detection_config`)
+        input_norm (str, optional): Per-video input normalisation (see
+            :class:`~tagraph.models.wtal.WeaklySupervisedTAL`). (default:
+            :obj:`"center_scale"`)
+        mil_weight (float, optional): Weight of a top-:math:`k` MIL loss on the
+            frame logits of every branch (mean of the :math:`\lfloor T / r
+            \rfloor` largest per centre, normalised CE against :math:`[y, 1]`,
+            as BaS-Net's base branch), which supervises the CAS directly; not in
+            the paper, whose frame logits are trained only through the pooled
+            video features and the pseudo labels. (default: :obj:`0.0`)
+        mil_ratio (int, optional): :math:`r` of that loss. (default: :obj:`8`)
+        attention_scoring (bool, optional): Multiply the frame probabilities by
+            the attention :math:`a_t` at inference (the paper). (default:
+            :obj:`True`)
     """
 
     epoch: Tensor
@@ -165,6 +178,9 @@ class ISSF(WeaklySupervisedTAL):
         detection_config: CASDetectionConfig | None = None,
         input_norm: str = "center_scale",
         embed_temporal: bool = False,
+        mil_weight: float = 0.0,
+        mil_ratio: int = 8,
+        attention_scoring: bool = True,
     ) -> None:
         super().__init__(detection_config if detection_config is not None
                          else issf_detection_config(),
@@ -184,6 +200,12 @@ class ISSF(WeaklySupervisedTAL):
         self.pseudo_mix = pseudo_mix
         self.branch = "both"
         self.embed_temporal = bool(embed_temporal)
+        if mil_weight < 0 or mil_ratio < 1:
+            raise ValueError(f"ISSF: mil_weight must be >= 0 and mil_ratio >= 1 "
+                             f"(got {mil_weight}, {mil_ratio})")
+        self.mil_weight = float(mil_weight)
+        self.mil_ratio = int(mil_ratio)
+        self.attention_scoring = bool(attention_scoring)
         if self.embed_temporal:  # the embedding sees each snippet and its temporal neighbours
             from tagraph.nn.temporal_conv import TemporalConv
 
@@ -255,6 +277,11 @@ class ISSF(WeaklySupervisedTAL):
         back = normalized_ce_loss(base.video_cw_logits[keep], y_bg[keep])
         att = attention_contrast_loss(base.attention, sb.batch, num_graphs=sb.num_graphs)
         logs: dict[str, float] = {}
+        mil = fore.new_zeros(())
+        if self.mil_weight > 0:
+            for head_out in (base, out.refined):
+                if head_out is not None:
+                    mil = mil + self._mil_loss(head_out.frame_logits, sb, y_bg, keep)
         spl = fore.new_zeros(())
         if out.refined is not None and out.refined_features is not None:
             fore = fore + normalized_ce_loss(out.refined.video_ca_logits[keep], y_fg[keep])
@@ -285,7 +312,18 @@ class ISSF(WeaklySupervisedTAL):
         loss = fore + self.back_weight * back + self.att_weight * att + spl_term
         logs.update(loss_fore=_f(fore), loss_back=_f(back), loss_att=_f(att),
                     loss_soft=_f(spl))
+        if self.mil_weight > 0:
+            loss = loss + self.mil_weight * mil
+            logs["loss_mil"] = _f(mil)
         return loss, logs
+
+    def _mil_loss(self, frame_logits: Tensor, sb: SnippetBatch, y_bg: Tensor,
+                  keep: Tensor) -> Tensor:
+        # Top-k MIL on the frame logits (all C + 1 centres, background positive in
+        # every video, as BaS-Net's base branch): supervises the CAS itself.
+        video = topk_mean_pool(frame_logits, sb.batch, ratio=self.mil_ratio,
+                               num_graphs=sb.num_graphs)
+        return normalized_ce_loss(video[keep], y_bg[keep])
 
     def _update_memory(self, out: ISSFOutput, sb: SnippetBatch, y: Tensor, epoch: int) -> None:
         sal = out.salient
@@ -352,7 +390,8 @@ class ISSF(WeaklySupervisedTAL):
                 vid, frm = vid_r, frm_r
             else:
                 vid, frm = 0.6 * vid_b + 0.4 * vid_r, 0.6 * frm_b + 0.4 * frm_r
-        frm = frm * out.base.attention.unsqueeze(-1)
+        if self.attention_scoring:
+            frm = frm * out.base.attention.unsqueeze(-1)
         return vid[:, :c], frm[:, :c], sb
 
     def localization_outputs(self, batch: Any) -> tuple[Tensor, Tensor, Tensor | None]:
@@ -362,10 +401,12 @@ class ISSF(WeaklySupervisedTAL):
         return frm, vid, None
 
     @torch.no_grad()
-    def predict(self, batch: Any, branch: str = "both") -> CASDetections:
+    def predict(self, batch: Any, branch: str | None = None) -> CASDetections:
         r"""Detections (times in seconds; needs :obj:`pos`, uses :obj:`duration`)
-        from :obj:`branch` (:obj:`"both"`, :obj:`"base"` or :obj:`"refined"`)."""
-        previous, self.branch = self.branch, branch
+        from :obj:`branch` (:obj:`"both"`, :obj:`"base"` or :obj:`"refined"`;
+        default: the :attr:`branch` attribute, :obj:`"both"` unless set)."""
+        previous = self.branch
+        self.branch = previous if branch is None else branch
         try:
             return super().predict(batch)
         finally:

@@ -133,3 +133,46 @@ def test_temporal_embedding_sees_neighbours_within_a_video_only():
     perm = batch.clone()
     perm.x = batch.x[idx]
     assert not torch.allclose(model(perm).features[:ptr[1]], feats[idx[:ptr[1]]])
+
+
+def test_mil_loss_is_the_topk_ce_of_every_branch():
+    from tagraph.models._snippet_batch import labels_of, snippet_batch
+    from tagraph.nn.mil import normalized_ce_loss, topk_mean_pool
+
+    b = batch_of(*graphs())
+    plain, with_mil = model(), model(mil_weight=0.5, mil_ratio=4)
+    plain.eval(), with_mil.eval()  # no dropout: both see the same features
+    loss0, logs0 = plain.compute_loss(b, update_memory=False)
+    loss1, logs1 = with_mil.compute_loss(b, update_memory=False)
+    assert "loss_mil" not in logs0
+    # reference: the top-(T/4) mean of each branch's frame logits, CE against [y, 1]
+    sb = snippet_batch(b, with_mil.temporal_offsets, with_mil.input_norm)
+    out = with_mil._forward(sb)
+    y = labels_of(b, sb.num_graphs, C).float()
+    y_bg = torch.cat([y, torch.ones(len(y), 1)], 1)
+    ref = sum(normalized_ce_loss(topk_mean_pool(h.frame_logits, sb.batch, ratio=4,
+                                                num_graphs=sb.num_graphs), y_bg)
+              for h in (out.base, out.refined))
+    torch.testing.assert_close(torch.tensor(logs1["loss_mil"]), ref.detach(), rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(loss1 - loss0, 0.5 * ref, rtol=1e-4, atol=1e-5)
+
+
+def test_attention_scoring_switch():
+    m = model().eval()
+    b = batch_of(*graphs())
+    _, frm, _ = m.scores(b)
+    m.attention_scoring = False
+    _, raw, sb = m.scores(b)
+    att = m._forward(sb, refine=False).base.attention
+    torch.testing.assert_close(frm, raw * att.unsqueeze(-1))
+
+
+def test_predict_uses_the_branch_attribute_by_default():
+    m = model().eval()
+    b = batch_of(*graphs())
+    base = m.predict(b, branch="base")
+    m.branch = "base"
+    again = m.predict(b)
+    assert m.branch == "base"
+    torch.testing.assert_close(again.segments, base.segments)
+    torch.testing.assert_close(again.scores, base.scores)

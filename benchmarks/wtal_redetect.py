@@ -36,6 +36,8 @@ CANDIDATES: dict[str, tuple[str, dict]] = {
     "own": ("own", {}),
     "own_len1": ("own", {"min_length": 1}),
     "own_lambda0": ("own", {"outer_lambda": 0.0}),
+    "own_lambda0.25": ("own", {"outer_lambda": 0.25}),
+    "own_lambda0.25_gamma0.2": ("own", {"outer_lambda": 0.25, "gamma": 0.2}),
     "own_gamma0.2": ("own", {"gamma": 0.2}),
     "own_minmax": ("own", {"normalize": "minmax", "thresholds": threshold_range(0.1, 0.9, 0.05)}),
     "own_minmax_cls": ("own", {"normalize": "minmax",

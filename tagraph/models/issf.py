@@ -147,6 +147,10 @@ class ISSF(WeaklySupervisedTAL):
             the paper, whose frame logits are trained only through the pooled
             video features and the pseudo labels. (default: :obj:`0.0`)
         mil_ratio (int, optional): :math:`r` of that loss. (default: :obj:`8`)
+        scaled_interaction (bool, optional): Scale the boundary refinement's
+            attention logits by :math:`1 / \sqrt{H}`
+            (:class:`~tagraph.nn.InformationInteraction` :obj:`scaled`; not in
+            the paper). (default: :obj:`False`)
         attention_scoring (bool, optional): Multiply the frame probabilities by
             the attention :math:`a_t` at inference (the paper). (default:
             :obj:`True`)
@@ -181,6 +185,7 @@ class ISSF(WeaklySupervisedTAL):
         mil_weight: float = 0.0,
         mil_ratio: int = 8,
         attention_scoring: bool = True,
+        scaled_interaction: bool = False,
     ) -> None:
         super().__init__(detection_config if detection_config is not None
                          else issf_detection_config(),
@@ -216,7 +221,8 @@ class ISSF(WeaklySupervisedTAL):
                                        nn.Dropout(dropout))
         self.head = CosineClassifier(hidden_channels, num_classes, scale)
         self.saliency = SalientSnippets(saliency_ratio, self.temporal_offsets.index(-1))
-        self.interaction = InformationInteraction(hidden_channels, reduction, mix)
+        self.interaction = InformationInteraction(hidden_channels, reduction, mix,
+                                                  scaled=scaled_interaction)
         self.memory = DiscriminationMemory(num_classes, hidden_channels, memory_size,
                                            warmup_epochs, max_epochs)
         self.register_buffer("epoch", torch.zeros((), dtype=torch.long))

@@ -12,7 +12,8 @@ from tagraph.nn import (
 )
 
 
-def test_information_interaction_matches_per_video_dense():
+@pytest.mark.parametrize("scaled", [False, True])
+def test_information_interaction_matches_per_video_dense(scaled):
     torch.manual_seed(0)
     lengths = [5, 3, 7]
     d = 8
@@ -20,7 +21,8 @@ def test_information_interaction_matches_per_video_dense():
     salient = torch.rand(sum(lengths)) > 0.5
     salient[5:8] = True  # video 2: everything salient -> empty non-salient set
     batch = torch.repeat_interleave(torch.arange(3), torch.tensor(lengths))
-    unit = InformationInteraction(d, reduction=4).double()
+    unit = InformationInteraction(d, reduction=4, scaled=scaled).double()
+    alpha = d ** -0.5 if scaled else 1.0
     out = unit(x, salient, batch)
     start = 0
     for t in lengths:
@@ -29,11 +31,12 @@ def test_information_interaction_matches_per_video_dense():
         for mlp, m in ((unit.mlp_salient, si), (unit.mlp_other, ~si)):
             f = xi[m]
             f = f + F.softmax(mlp(f), dim=-1) * f
-            parts.append(torch.softmax(xi @ f.t(), -1) @ f if m.any() else torch.zeros_like(xi))
+            parts.append(torch.softmax(alpha * (xi @ f.t()), -1) @ f if m.any()
+                         else torch.zeros_like(xi))
         ref = 0.88 * parts[0] + 0.12 * parts[1]
         torch.testing.assert_close(out[start:start + t], ref)
         start += t
-    assert repr(unit) == "InformationInteraction(8, reduction=4, mix=0.12)"
+    assert repr(unit) == f"InformationInteraction(8, reduction=4, mix=0.12, scaled={scaled})"
 
 
 def test_cosine_classifier_matches_per_video_reference():

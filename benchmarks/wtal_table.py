@@ -15,6 +15,12 @@ videos/s on the test split).
     PYTHONPATH=. python benchmarks/wtal_table.py --out runs/wtal_table.jsonl --jobs 2
     PYTHONPATH=. python benchmarks/wtal_table.py --out runs/wtal_table.jsonl --summarize
 
+Whole runs at THUMOS size (200 training videos of ~420 snippets x 512-d, the speed check's
+data; per-row epoch caps so that each run fits 15 minutes on one thread)::
+
+    PYTHONPATH=. python benchmarks/wtal_table.py --thumos-size --variants i3d512 \
+        --epochs 20 --method-epochs backtal=8 backtal_noclicks=8 --out runs/wtal_thumos.jsonl
+
 Results are appended to ``--out`` (JSON lines), one per run; finished runs are
 skipped when the command is run again, so it can be interrupted and continued.
 """
@@ -209,7 +215,11 @@ def summarize(rows: list[dict[str, Any]]) -> str:
         have = [v for v in variants if (n, v) in means and ("mil", v) in means]
         empty = sum(r["positive_without"] for v in variants for r in by[(n, v)])
         miss = sorted(set(have) - set(beats))
-        lines.append(f"- {n}: >= mil on {len(beats)} of {len(have)} variants"
+        ratio = ""
+        mil_mean = statistics.fmean(means[("mil", v)] for v in have) if have else 0.0
+        if mil_mean > 0:
+            ratio = f" ({statistics.fmean(means[(n, v)] for v in have) / mil_mean:.2f} x mil)"
+        lines.append(f"- {n}: >= mil on {len(beats)} of {len(have)} variants{ratio}"
                      f"{' (not on: ' + ', '.join(miss) + ')' if miss else ''}"
                      f"; positive test videos without any detection, summed over runs: {empty}")
     for a, b in DIRECTIONS:  # over the variants and seeds both rows have
@@ -222,12 +232,15 @@ def summarize(rows: list[dict[str, Any]]) -> str:
             ma, mb = 100 * statistics.fmean(va), 100 * statistics.fmean(vb)
             lines.append(f"- {a} {ma:.1f} vs {b} {mb:.1f}: "
                          f"{'holds' if ma > mb else 'does NOT hold'} ({ma - mb:+.1f})")
-    lines += ["", "| run | train videos/s | inference videos/s | first -> last epoch loss |",
-              "|---|---|---|---|"]
+    lines += ["", "| run | epochs | train s (incl. validation) | train videos/s | "
+              "inference videos/s | first -> last epoch loss |", "|---|---|---|---|---|---|"]
     for n in names:
         rs = [r for v in variants for r in by[(n, v)]]
+        epochs = sorted({r["epochs"] for r in rs})
         lines.append(
-            f"| {n} | {statistics.fmean(r['train_videos_per_s'] for r in rs):.1f} | "
+            f"| {n} | {'/'.join(map(str, epochs))} | "
+            f"{statistics.fmean(r['train_s'] for r in rs):.0f} | "
+            f"{statistics.fmean(r['train_videos_per_s'] for r in rs):.1f} | "
             f"{statistics.fmean(r['infer_videos_per_s'] for r in rs):.1f} | "
             f"{statistics.fmean(r['first_loss'] for r in rs):.3f} -> "
             f"{statistics.fmean(r['last_loss'] for r in rs):.3f} |")

@@ -19,6 +19,7 @@ import argparse
 import dataclasses
 import json
 import time
+from operator import attrgetter
 from pathlib import Path
 
 import torch
@@ -61,25 +62,17 @@ MODEL_ATTRS: dict[str, dict] = {"own_noatt": {"attention_scoring": False},
                                 "own_glr_mu4": {"glr.mu": 4.0}}
 
 
-def _get(obj, path: str):
-    for part in path.split("."):
-        obj = getattr(obj, part)
-    return obj
-
-
 def _has(obj, path: str) -> bool:
     try:
-        _get(obj, path)
+        attrgetter(path)(obj)
     except AttributeError:
         return False
     return True
 
 
 def _set(obj, path: str, value) -> None:
-    *head, last = path.split(".")
-    for part in head:
-        obj = getattr(obj, part)
-    setattr(obj, last, value)
+    owner, _, last = path.rpartition(".")
+    setattr(attrgetter(owner)(obj) if owner else obj, last, value)
 
 
 def main() -> None:
@@ -121,7 +114,7 @@ def main() -> None:
             attrs = MODEL_ATTRS.get(cand, {})
             if any(not _has(model, k) for k in attrs):
                 continue  # this model has no such switch
-            saved = {k: _get(model, k) for k in attrs}
+            saved = {k: attrgetter(k)(model) for k in attrs}
             for k, v in attrs.items():
                 _set(model, k, v)
             t0 = time.perf_counter()

@@ -283,11 +283,6 @@ class ISSF(WeaklySupervisedTAL):
         back = normalized_ce_loss(base.video_cw_logits[keep], y_bg[keep])
         att = attention_contrast_loss(base.attention, sb.batch, num_graphs=sb.num_graphs)
         logs: dict[str, float] = {}
-        mil = fore.new_zeros(())
-        if self.mil_weight > 0:
-            for head_out in (base, out.refined):
-                if head_out is not None:
-                    mil = mil + self._mil_loss(head_out.frame_logits, sb, y_bg, keep)
         spl = fore.new_zeros(())
         if out.refined is not None and out.refined_features is not None:
             fore = fore + normalized_ce_loss(out.refined.video_ca_logits[keep], y_fg[keep])
@@ -319,6 +314,8 @@ class ISSF(WeaklySupervisedTAL):
         logs.update(loss_fore=_f(fore), loss_back=_f(back), loss_att=_f(att),
                     loss_soft=_f(spl))
         if self.mil_weight > 0:
+            mil = sum(self._mil_loss(h.frame_logits, sb, y_bg, keep)
+                      for h in (base, out.refined) if h is not None)
             loss = loss + self.mil_weight * mil
             logs["loss_mil"] = _f(mil)
         return loss, logs

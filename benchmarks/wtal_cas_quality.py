@@ -1,8 +1,10 @@
 """How well a trained weakly-supervised checkpoint's CAS localises, independent of any
 detection threshold: per (test video, ground-truth class) ROC-AUC of the CAS column against
 "snippet inside a ground-truth segment of that class" (0.5 = chance), how often the video's
-best class is a ground-truth class, and for ISSF the AUC of its class-agnostic attention
-against "inside any action"::
+best class is a ground-truth class, for ISSF the AUC of its class-agnostic attention
+against "inside any action", and for ECM the mean aggregation weight :math:`w` of each
+ground-truth class inside and outside that class's segments (a weight near 1 everywhere
+means the post stream aggregates the whole video)::
 
     PYTHONPATH=. python benchmarks/wtal_cas_quality.py runs/wtal_runs/mil_i3d512_s2 \\
         runs/wtal_runs/issf_i3d512_s2
@@ -49,6 +51,7 @@ def quality(run: Path, split: str = "test") -> dict[str, float]:
     load_checkpoint(run / "best.pt", model, config=None)
     model.eval()
     cas_auc, top_ok, att_auc = [], [], []
+    w_in, w_out = [], []
     for g in getattr(data, split):
         labels, seg = g.gt_labels.numpy(), g.gt_segments.numpy()
         if not len(labels):
@@ -65,9 +68,19 @@ def quality(run: Path, split: str = "test") -> dict[str, float]:
             sb = snippet_batch(batch, model.temporal_offsets, model.input_norm)
             att = model._forward(sb, refine=False).base.attention.numpy()
             att_auc.append(auc(att, inside(pos, seg)))
+        if cfg["method"] == "ecm" and model.post_stream:
+            # ECM's post-stream aggregation weights w of the ground-truth classes
+            w = model.forward(batch)["w"].numpy()
+            for c in sorted(set(labels.tolist())):
+                ins = inside(pos, seg[labels == c])
+                w_in.append(w[ins, c].mean() if ins.any() else np.nan)
+                w_out.append(w[~ins, c].mean() if (~ins).any() else np.nan)
     out = {"cas_auc": float(np.nanmean(cas_auc)), "top_class_is_gt": float(np.mean(top_ok))}
     if att_auc:
         out["attention_auc"] = float(np.nanmean(att_auc))
+    if w_in:
+        out["ecm_w_inside"] = float(np.nanmean(w_in))
+        out["ecm_w_outside"] = float(np.nanmean(w_out))
     return out
 
 
@@ -79,12 +92,15 @@ def main() -> None:
                    help="videos scored: the validation split (for selection) or the test split")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
-    print("| run | CAS AUC | best class is GT | ISSF attention AUC |")
-    print("|---|---|---|---|")
+    print("| run | CAS AUC | best class is GT | ISSF attention AUC | ECM w of GT class inside "
+          "/ outside its segments |")
+    print("|---|---|---|---|---|")
     for run in a.runs:
         q = quality(run, a.split)
         att = f"{q['attention_auc']:.3f}" if "attention_auc" in q else "-"
-        print(f"| {run.name} | {q['cas_auc']:.3f} | {q['top_class_is_gt']:.2f} | {att} |")
+        w = (f"{q['ecm_w_inside']:.2f} / {q['ecm_w_outside']:.2f}" if "ecm_w_inside" in q
+             else "-")
+        print(f"| {run.name} | {q['cas_auc']:.3f} | {q['top_class_is_gt']:.2f} | {att} | {w} |")
 
 
 if __name__ == "__main__":

@@ -39,6 +39,7 @@ GRN_DEFAULTS: dict[str, Any] = dict(
     topk_ratio=8,
     balanced_loss=False,
     cam_offsets=(),
+    dropout=0.0,
 )
 
 
@@ -53,9 +54,12 @@ def _grn_detection() -> CASDetectionConfig:
 
 class _Stream(nn.Module):
     def __init__(self, in_channels: int, num_classes: int, hidden: int,
-                 embed: Sequence[int], regularize: bool, cam_offsets: Sequence[int] = ()
-                 ) -> None:
+                 embed: Sequence[int], regularize: bool, cam_offsets: Sequence[int] = (),
+                 dropout: float = 0.0) -> None:
         super().__init__()
+        # Dropout on the hidden activations (functional, so that the parameter names,
+        # and checkpoints, are those of the paper's module).
+        self.dropout = float(dropout)
         self.cam_offsets = tuple(int(o) for o in cam_offsets)
         if self.cam_offsets:  # first layer sees the snippet and its temporal neighbours
             from tagraph.nn.temporal_conv import TemporalConv
@@ -75,6 +79,20 @@ class _Stream(nn.Module):
                 if i < len(embed) - 1:
                     layers += [nn.BatchNorm1d(dims[i + 1]), nn.ReLU()]
             self.embed = nn.Sequential(*layers)
+
+    def activations(self, x: Tensor, edge_index: Tensor | None = None,
+                    edge_type: Tensor | None = None) -> Tensor:
+        r"""Class activations :math:`\sigma(\mathrm{FC}(\mathrm{Dropout}(
+        \mathrm{ReLU}(\mathrm{FC}_{512}(\mathbf{x})))))`, the first layer a
+        :class:`~tagraph.nn.TemporalConv` when :obj:`cam_offsets` is set."""
+        if self.cam_offsets:
+            h = self.conv(x, edge_index, edge_type)
+            relu, last = self.cam[0], self.cam[1]
+        else:
+            h = self.cam[0](x)
+            relu, last = self.cam[1], self.cam[2]
+        h = F.dropout(relu(h), self.dropout, self.training)
+        return torch.sigmoid(last(h))
 
 
 class GRN(WeaklySupervisedTAL):
@@ -165,11 +183,14 @@ class GRN(WeaklySupervisedTAL):
             :obj:`embed_channels`, :obj:`epsilon`, :obj:`mu`, :obj:`lam`,
             :obj:`tau_high`, :obj:`tau_low`, :obj:`window`, :obj:`affinity_warmup`,
             :obj:`pooling`, :obj:`topk_ratio`, :obj:`balanced_loss`,
-            :obj:`cam_offsets`) and :obj:`solver` of the regulariser.
+            :obj:`cam_offsets`, :obj:`dropout`) and :obj:`solver` of the regulariser.
             :obj:`cam_offsets` (default :obj:`()`, the paper's per-snippet
             :math:`\mathrm{FC}_{512}`) makes the class activation module's first
             layer a :class:`~tagraph.nn.TemporalConv` over the snippet and its
             neighbours at these offsets (e.g. :obj:`(-1, 1)`, as :class:`MIL`).
+            :obj:`dropout` (default :obj:`0.0`, the paper) drops the class
+            activation module's hidden units in training (MIL uses 0.5; not
+            better for GRN on validation, ``benchmarks/results/wtal_redetect.md``).
     """
 
     #: Keyword hyper-parameters and their defaults (valid ``[model]`` config keys).
@@ -203,7 +224,7 @@ class GRN(WeaklySupervisedTAL):
         d = in_channels // streams
         self.stream = nn.ModuleList([
             _Stream(d, num_classes, hp["hidden_channels"], hp["embed_channels"], regularize,
-                    hp["cam_offsets"])
+                    hp["cam_offsets"], float(hp["dropout"]))
             for _ in range(streams)
         ])
         self.glr = GraphLaplacianRegularization(mu=hp["mu"], solver=solver)
@@ -250,7 +271,7 @@ class GRN(WeaklySupervisedTAL):
             _, ptr, _ = batch_vectors(batch)
             t_ei, t_et = temporal_edges(ptr, tuple(self.hp["cam_offsets"]))
         for x, st in zip(xs, self.stream):
-            s = torch.sigmoid(st.cam(st.conv(x, t_ei, t_et) if st.cam_offsets else x))
+            s = st.activations(x, t_ei, t_et)
             a = None
             s_hat = s
             if st.embed is not None and ei is not None:

@@ -123,3 +123,19 @@ def test_temporal_cam_sees_neighbours_within_a_video_only():
     assert not torch.allclose(model(perm)["s"][0][:ptr[1]], s[idx[:ptr[1]]])
     paper = _model(regularize=False).eval()
     torch.testing.assert_close(paper(perm)["s"][0][:ptr[1]], paper(batch)["s"][0][idx[:ptr[1]]])
+
+
+def test_dropout_is_training_only_and_keeps_the_parameter_names():
+    # dropout on the class activation module's hidden layer: active in training mode
+    # only, the same parameters (and checkpoint keys) as without it
+    batch = snippet_batch()
+    for offsets in ((), (-1, 1)):
+        plain = _model(regularize=False, cam_offsets=offsets)
+        drop = _model(regularize=False, cam_offsets=offsets, dropout=0.5)
+        assert list(plain.state_dict()) == list(drop.state_dict())
+        drop.load_state_dict(plain.state_dict())
+        plain.eval(), drop.eval()
+        torch.testing.assert_close(drop(batch)["s"][0], plain(batch)["s"][0])
+        drop.train()
+        torch.manual_seed(0)
+        assert not torch.allclose(drop(batch)["s"][0], plain(batch)["s"][0])

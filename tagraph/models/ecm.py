@@ -166,6 +166,16 @@ class ECM(WeaklySupervisedTAL):
             pre-stream). :obj:`"mean"` equals the official sum at a fixed
             :math:`T` up to the constant :math:`G / T`.
             (default: :obj:`"mean"`)
+        sparsity_weight (float, optional): Weight :math:`\beta` of an
+            :math:`\ell_1` term :math:`\beta \cdot \mathrm{mean}_{t,c}\, w_{t,c}`
+            on the transition weights of labelled videos (not in the paper; the
+            attention-sparsity term of STPN / BaS-Net). Both post-stream losses
+            are satisfied by :math:`w = 1` on every snippet (the background
+            features :math:`\mathbf{x}(1 - w)` vanish), and on unseen I3D-like
+            features the transition saturates there; with
+            :obj:`aggregation="weighted"` the term leaves the post stream's
+            input unchanged in scale and makes :math:`w` choose snippets.
+            :obj:`0` is the paper. (default: :obj:`0.0`)
         detection_config (CASDetectionConfig, optional): Post-processing.
     """
 
@@ -182,6 +192,7 @@ class ECM(WeaklySupervisedTAL):
         agg_weight: float = 5.0,
         post_stream: bool = True,
         aggregation: str = "mean",
+        sparsity_weight: float = 0.0,
         detection_config: CASDetectionConfig | None = None,
         input_norm: str = "center_scale",
     ) -> None:
@@ -190,6 +201,7 @@ class ECM(WeaklySupervisedTAL):
         if aggregation not in AGGREGATIONS:
             raise ValueError(f"ECM: unknown aggregation '{aggregation}' ({AGGREGATIONS})")
         self.aggregation = aggregation
+        self.sparsity_weight = float(sparsity_weight)
         self.in_channels, self.num_classes = in_channels, num_classes
         self.hidden_channels = hidden_channels
         self.offsets = tuple(int(o) for o in offsets)
@@ -304,6 +316,11 @@ class ECM(WeaklySupervisedTAL):
                     + self.agg_weight * loss_agg)
             logs.update(loss_post=float(loss_post.detach()), loss_cons=float(loss_cons.detach()),
                         loss_agg=float(loss_agg.detach()))
+            if self.sparsity_weight > 0:
+                b, _, _ = batch_vectors(batch)
+                loss_sparse = out["w"][kk[b]].mean()
+                loss = loss + self.sparsity_weight * loss_sparse
+                logs["loss_sparse"] = float(loss_sparse.detach())
         return loss, logs
 
     @torch.no_grad()

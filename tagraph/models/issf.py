@@ -154,6 +154,12 @@ class ISSF(WeaklySupervisedTAL):
         attention_scoring (bool, optional): Multiply the frame probabilities by
             the attention :math:`a_t` at inference (the paper). (default:
             :obj:`True`)
+        pseudo_video_classes (bool, optional): Restrict the soft pseudo labels
+            of every snippet to its video's ground-truth classes and background
+            (the other classes' pseudo logits set to :math:`-\infty`); the paper
+            spreads them over all :math:`C + 1` centres, so a snippet whose
+            refined features point to an absent class teaches the base branch
+            that class. (default: :obj:`False`)
     """
 
     epoch: Tensor
@@ -186,6 +192,7 @@ class ISSF(WeaklySupervisedTAL):
         mil_ratio: int = 8,
         attention_scoring: bool = True,
         scaled_interaction: bool = False,
+        pseudo_video_classes: bool = False,
     ) -> None:
         super().__init__(detection_config if detection_config is not None
                          else issf_detection_config(),
@@ -209,6 +216,7 @@ class ISSF(WeaklySupervisedTAL):
             raise ValueError(f"ISSF: mil_weight must be >= 0 and mil_ratio >= 1 "
                              f"(got {mil_weight}, {mil_ratio})")
         self.mil_weight = float(mil_weight)
+        self.pseudo_video_classes = bool(pseudo_video_classes)
         self.mil_ratio = int(mil_ratio)
         self.attention_scoring = bool(attention_scoring)
         if self.embed_temporal:  # the embedding sees each snippet and its temporal neighbours
@@ -302,6 +310,11 @@ class ISSF(WeaklySupervisedTAL):
                     mixed = self.pseudo_mix * pseudo + (1.0 - self.pseudo_mix) * mem.frame_logits
                     pseudo = torch.where(has[sb.batch].unsqueeze(-1), mixed, pseudo)
                     w_soft = 0.5
+            if self.pseudo_video_classes:
+                # Pseudo labels only among the video's own classes and background.
+                allowed = torch.cat([y > 0, torch.ones_like(zeros, dtype=torch.bool)], 1)
+                allowed = allowed | ~keep.unsqueeze(-1)
+                pseudo = pseudo.masked_fill(~allowed[sb.batch], float("-inf"))
             spl = soft_label_ce_loss(base.frame_logits, pseudo, sb.batch, self.temperature,
                                      sb.num_graphs)
             if self.training and update_memory and epoch >= self.memory_start_epoch:

@@ -73,6 +73,29 @@ def test_training_step_all_streams():
     assert set(logs) == {"loss_pre"}
 
 
+def test_sparsity_term_adds_mean_weight_of_labelled_videos():
+    torch.manual_seed(0)
+    batch = snippet_batch()
+    model = ECM(16, 4, hidden_channels=24, aggregation="weighted").eval()  # no dropout
+    base, logs = model.training_step(batch)
+    assert "loss_sparse" not in logs
+    model.sparsity_weight = 2.0
+    loss, logs = model.training_step(batch)
+    w = model(batch)["w"]
+    assert torch.allclose(torch.tensor(logs["loss_sparse"]), w.mean())
+    assert torch.allclose(loss, base + 2.0 * w.mean())
+    loss.backward()
+    assert model.attention.bias.grad is not None
+    # an unlabelled video's weights take no part
+    batch.y[0] = 0
+    with pytest.warns(UserWarning, match="without any label"):
+        _, logs = model.training_step(batch)
+        keep = model.labeled(batch)
+    assert not bool(keep.all())
+    w = model(batch)["w"][keep[batch.batch]]
+    assert torch.allclose(torch.tensor(logs["loss_sparse"]), w.mean())
+
+
 def test_aggregation_consistency_matches_official_form():
     # Per video: softmax over [post, bg_collect]; bg_collect = mean of the video's
     # background runs, with each GT class's own run at its class; BCE mean.

@@ -157,6 +157,38 @@ def test_mil_loss_is_the_topk_ce_of_every_branch():
     torch.testing.assert_close(loss1 - loss0, 0.5 * ref, rtol=1e-4, atol=1e-5)
 
 
+def test_pseudo_labels_restricted_to_the_video_classes():
+    from tagraph.models._snippet_batch import labels_of, snippet_batch
+    from tagraph.nn.issf_losses import soft_label_ce_loss
+
+    b = batch_of(*graphs())
+    plain, masked = model().eval(), model(pseudo_video_classes=True).eval()
+    _, logs0 = plain.compute_loss(b, update_memory=False)
+    _, logs1 = masked.compute_loss(b, update_memory=False)
+    sb = snippet_batch(b, masked.temporal_offsets, masked.input_norm)
+    out = masked._forward(sb)
+    y = labels_of(b, sb.num_graphs, C)
+    # plain loop: every snippet's target is a softmax over its video's classes + background
+    total = 0.0
+    for v in range(sb.num_graphs):
+        rows = (sb.batch == v).nonzero().flatten()
+        cls = [c for c in range(C) if y[v, c] > 0] + [C]
+        per = []
+        for r in rows.tolist():
+            t = torch.softmax(out.refined.frame_logits[r, cls] / 0.2, 0)
+            lp = torch.log_softmax(out.base.frame_logits[r] / 0.2, 0)[cls]
+            per.append(-(t * lp).sum())
+        total += torch.stack(per).mean()
+    ref = total / sb.num_graphs
+    torch.testing.assert_close(torch.tensor(logs1["loss_soft"]), ref.detach(), rtol=1e-5,
+                               atol=1e-6)
+    full = soft_label_ce_loss(out.base.frame_logits, out.refined.frame_logits, sb.batch, 0.2,
+                              sb.num_graphs)
+    torch.testing.assert_close(torch.tensor(logs0["loss_soft"]), full.detach(), rtol=1e-5,
+                               atol=1e-6)
+    assert abs(logs1["loss_soft"] - logs0["loss_soft"]) > 1e-4
+
+
 def test_attention_scoring_switch():
     m = model().eval()
     b = batch_of(*graphs())

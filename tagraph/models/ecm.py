@@ -201,6 +201,8 @@ class ECM(WeaklySupervisedTAL):
         if aggregation not in AGGREGATIONS:
             raise ValueError(f"ECM: unknown aggregation '{aggregation}' ({AGGREGATIONS})")
         self.aggregation = aggregation
+        if sparsity_weight < 0:
+            raise ValueError(f"ECM: sparsity_weight must be >= 0 (got {sparsity_weight})")
         self.sparsity_weight = float(sparsity_weight)
         self.in_channels, self.num_classes = in_channels, num_classes
         self.hidden_channels = hidden_channels

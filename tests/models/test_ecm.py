@@ -94,6 +94,8 @@ def test_sparsity_term_adds_mean_weight_of_labelled_videos():
     assert not bool(keep.all())
     w = model(batch)["w"][keep[batch.batch]]
     assert torch.allclose(torch.tensor(logs["loss_sparse"]), w.mean())
+    with pytest.raises(ValueError, match="sparsity_weight"):
+        ECM(8, 3, sparsity_weight=-1.0)
 
 
 def test_aggregation_consistency_matches_official_form():

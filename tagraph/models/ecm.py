@@ -179,6 +179,11 @@ class ECM(WeaklySupervisedTAL):
             0.52 inside its segments, 0.30 outside, instead of 0.97 / 0.95),
             but the validation mAP did not move there, so the configs keep
             :obj:`0`, the paper. (default: :obj:`0.0`)
+        shared_backbone (bool, optional): The post-classification stream runs
+            through the pre-classification stream's backbone (the official
+            code); :obj:`False` gives it its own two layers, the classifier
+            still shared (the paper's "two streams sharing one classifier").
+            (default: :obj:`True`)
         detection_config (CASDetectionConfig, optional): Post-processing.
     """
 
@@ -196,6 +201,7 @@ class ECM(WeaklySupervisedTAL):
         post_stream: bool = True,
         aggregation: str = "mean",
         sparsity_weight: float = 0.0,
+        shared_backbone: bool = True,
         detection_config: CASDetectionConfig | None = None,
         input_norm: str = "center_scale",
     ) -> None:
@@ -218,10 +224,17 @@ class ECM(WeaklySupervisedTAL):
         self.dropout = nn.Dropout(dropout)
         self.classifier = nn.Linear(hidden_channels, num_classes, bias=False)
         self.attention = nn.Linear(num_classes, num_classes)
+        self.shared_backbone = bool(shared_backbone)
+        if not self.shared_backbone:
+            self.post_conv1 = TemporalConv(in_channels, hidden_channels, self.offsets)
+            self.post_conv2 = TemporalConv(hidden_channels, hidden_channels, self.offsets)
 
     def reset_parameters(self) -> None:
         for m in (self.conv1, self.conv2, self.classifier, self.attention):
             m.reset_parameters()
+        if not self.shared_backbone:
+            self.post_conv1.reset_parameters()
+            self.post_conv2.reset_parameters()
 
     def __repr__(self) -> str:
         return (f"{self.__class__.__name__}({self.in_channels}, {self.num_classes}, "
@@ -238,7 +251,12 @@ class ECM(WeaklySupervisedTAL):
         c, g = self.num_classes, self.groups
         ptr = torch.arange(0, num_owners * c * g + 1, g, device=feats.device)
         ei, et = temporal_edges(ptr, self.offsets)
-        h = self.backbone(feats, ei, et).view(num_owners, c, g, -1)
+        if self.shared_backbone:
+            h = self.backbone(feats, ei, et)
+        else:
+            h = F.leaky_relu(self.post_conv1(feats, ei, et))
+            h = self.dropout(F.leaky_relu(self.post_conv2(h, ei, et)))
+        h = h.view(num_owners, c, g, -1)
         scores = (h * self.classifier.weight.view(1, c, 1, -1)).sum(-1)
         return scores.mean(-1)  # [O, C]
 

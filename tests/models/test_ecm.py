@@ -98,6 +98,24 @@ def test_sparsity_term_adds_mean_weight_of_labelled_videos():
         ECM(8, 3, sparsity_weight=-1.0)
 
 
+def test_separate_post_backbone():
+    torch.manual_seed(0)
+    batch = snippet_batch()
+    shared = ECM(16, 4, hidden_channels=24).eval()
+    sep = ECM(16, 4, hidden_channels=24, shared_backbone=False).eval()
+    sep.load_state_dict(shared.state_dict(), strict=False)
+    # the pre-classification stream is the same network
+    torch.testing.assert_close(sep(batch, with_post=False)["cas"],
+                               shared(batch, with_post=False)["cas"])
+    # the post stream runs through its own layers (and the shared classifier)
+    assert not torch.allclose(sep(batch)["post"], shared(batch)["post"])
+    loss, _ = sep.training_step(batch)
+    loss.backward()
+    for m in (sep.post_conv1, sep.post_conv2, sep.conv1, sep.classifier):
+        assert all(p.grad is not None for p in m.parameters())
+    assert not hasattr(shared, "post_conv1")
+
+
 def test_aggregation_consistency_matches_official_form():
     # Per video: softmax over [post, bg_collect]; bg_collect = mean of the video's
     # background runs, with each GT class's own run at its class; BCE mean.

@@ -239,11 +239,17 @@ class ECM(WeaklySupervisedTAL):
     def __repr__(self) -> str:
         return (f"{self.__class__.__name__}({self.in_channels}, {self.num_classes}, "
                 f"hidden_channels={self.hidden_channels}, post_stream={self.post_stream}, "
+                f"shared_backbone={self.shared_backbone}, "
                 f"aggregation='{self.aggregation}')")
 
-    def backbone(self, x: Tensor, edge_index: Tensor, edge_type: Tensor) -> Tensor:
-        h = F.leaky_relu(self.conv1(x, edge_index, edge_type))
-        h = F.leaky_relu(self.conv2(h, edge_index, edge_type))
+    def backbone(self, x: Tensor, edge_index: Tensor, edge_type: Tensor,
+                 post: bool = False) -> Tensor:
+        r"""The two temporal layers; :obj:`post=True` selects the post stream's
+        own layers when :obj:`shared_backbone` is :obj:`False`."""
+        own = post and not self.shared_backbone
+        conv1, conv2 = (self.post_conv1, self.post_conv2) if own else (self.conv1, self.conv2)
+        h = F.leaky_relu(conv1(x, edge_index, edge_type))
+        h = F.leaky_relu(conv2(h, edge_index, edge_type))
         return self.dropout(h)
 
     def _post_scores(self, feats: Tensor, num_owners: int) -> Tensor:
@@ -251,12 +257,7 @@ class ECM(WeaklySupervisedTAL):
         c, g = self.num_classes, self.groups
         ptr = torch.arange(0, num_owners * c * g + 1, g, device=feats.device)
         ei, et = temporal_edges(ptr, self.offsets)
-        if self.shared_backbone:
-            h = self.backbone(feats, ei, et)
-        else:
-            h = F.leaky_relu(self.post_conv1(feats, ei, et))
-            h = self.dropout(F.leaky_relu(self.post_conv2(h, ei, et)))
-        h = h.view(num_owners, c, g, -1)
+        h = self.backbone(feats, ei, et, post=True).view(num_owners, c, g, -1)
         scores = (h * self.classifier.weight.view(1, c, 1, -1)).sum(-1)
         return scores.mean(-1)  # [O, C]
 

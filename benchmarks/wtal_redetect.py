@@ -50,6 +50,7 @@ CANDIDATES: dict[str, tuple[str, dict]] = {
     "shared_r0.5": ("shared", {"class_threshold": 0.5}),
     "own_noatt": ("own", {}),
     "own_base_branch": ("own", {}),
+    "own_refined_branch": ("own", {}),
     "own_glr_mu0.5": ("own", {}),
     "own_glr_mu2": ("own", {}),
     "own_glr_mu4": ("own", {}),
@@ -58,6 +59,7 @@ CANDIDATES: dict[str, tuple[str, dict]] = {
 #: candidate -> model attributes set for it (inference only; restored afterwards).
 MODEL_ATTRS: dict[str, dict] = {"own_noatt": {"attention_scoring": False},
                                 "own_base_branch": {"branch": "base"},
+                                "own_refined_branch": {"branch": "refined"},
                                 "own_glr_mu0.5": {"glr.mu": 0.5}, "own_glr_mu2": {"glr.mu": 2.0},
                                 "own_glr_mu4": {"glr.mu": 4.0}}
 

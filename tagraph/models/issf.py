@@ -46,6 +46,7 @@ class ISSFOutput(NamedTuple):
     base: CosineClassifierOutput  #: head on the embedded features
     refined_features: Tensor | None  #: [N, H] boundary-refined features
     refined: CosineClassifierOutput | None  #: head on the refined features
+    refine_input: Tensor | None = None  #: [N, H] features the refinement and memory work on
 
 
 def issf_detection_config() -> CASDetectionConfig:
@@ -154,6 +155,15 @@ class ISSF(WeaklySupervisedTAL):
         attention_scoring (bool, optional): Multiply the frame probabilities by
             the attention :math:`a_t` at inference (the paper). (default:
             :obj:`True`)
+        refined_embedding (str, optional): What the boundary refinement (and
+            the memory) works on: :obj:`"shared"` the embedded features of the
+            base branch (the paper), :obj:`"detached"` the same features
+            without gradient, so that the refined and memory branches' losses
+            train only the refinement and the shared head, or :obj:`"own"` a
+            second embedding of the same shape (its own salient snippets and
+            memory features). Not in the paper. (default: :obj:`"shared"`)
+        soft_weight (float, optional): Multiplier of the soft-label CE term
+            (:math:`w_s`; 1 = the paper). (default: :obj:`1.0`)
         pseudo_video_classes (bool, optional): Restrict the soft pseudo labels
             of every snippet to its video's ground-truth classes and background
             (the other classes' pseudo logits set to :math:`-\infty`); the paper
@@ -193,6 +203,8 @@ class ISSF(WeaklySupervisedTAL):
         attention_scoring: bool = True,
         scaled_interaction: bool = False,
         pseudo_video_classes: bool = False,
+        refined_embedding: str = "shared",
+        soft_weight: float = 1.0,
     ) -> None:
         super().__init__(detection_config if detection_config is not None
                          else issf_detection_config(),
@@ -218,15 +230,19 @@ class ISSF(WeaklySupervisedTAL):
         self.mil_weight = float(mil_weight)
         self.pseudo_video_classes = bool(pseudo_video_classes)
         self.mil_ratio = int(mil_ratio)
+        if refined_embedding not in ("shared", "detached", "own"):
+            raise ValueError(f"ISSF: refined_embedding must be 'shared', 'detached' or 'own' "
+                             f"(got {refined_embedding!r})")
+        self.refined_embedding = refined_embedding
+        if soft_weight < 0:
+            raise ValueError(f"ISSF: soft_weight must be >= 0 (got {soft_weight})")
+        self.soft_weight = float(soft_weight)
         self.attention_scoring = bool(attention_scoring)
-        if self.embed_temporal:  # the embedding sees each snippet and its temporal neighbours
-            from tagraph.nn.temporal_conv import TemporalConv
-
-            self.embed_conv = TemporalConv(in_channels, hidden_channels, self.temporal_offsets)
-            self.embed = nn.Sequential(nn.ReLU(), nn.Dropout(dropout))
-        else:
-            self.embed = nn.Sequential(nn.Linear(in_channels, hidden_channels), nn.ReLU(),
-                                       nn.Dropout(dropout))
+        self.embed_conv, self.embed = self._embedding(in_channels, hidden_channels, dropout)
+        self.own_conv: nn.Module | None = None
+        self.own_embed: nn.Module | None = None
+        if refined_embedding == "own":
+            self.own_conv, self.own_embed = self._embedding(in_channels, hidden_channels, dropout)
         self.head = CosineClassifier(hidden_channels, num_classes, scale)
         self.saliency = SalientSnippets(saliency_ratio, self.temporal_offsets.index(-1))
         self.interaction = InformationInteraction(hidden_channels, reduction, mix,
@@ -236,13 +252,25 @@ class ISSF(WeaklySupervisedTAL):
         self.register_buffer("epoch", torch.zeros((), dtype=torch.long))
         self.reset_parameters()
 
+    def _embedding(self, in_channels: int, hidden_channels: int, dropout: float
+                   ) -> tuple[nn.Module | None, nn.Module]:
+        if self.embed_temporal:  # the embedding sees each snippet and its temporal neighbours
+            from tagraph.nn.temporal_conv import TemporalConv
+
+            return (TemporalConv(in_channels, hidden_channels, self.temporal_offsets),
+                    nn.Sequential(nn.ReLU(), nn.Dropout(dropout)))
+        return None, nn.Sequential(nn.Linear(in_channels, hidden_channels), nn.ReLU(),
+                                   nn.Dropout(dropout))
+
     def reset_parameters(self) -> None:
-        if self.embed_temporal:
-            self.embed_conv.reset_parameters()
-        else:
-            lin = self.embed[0]
-            nn.init.xavier_uniform_(lin.weight)
-            nn.init.zeros_(lin.bias)
+        for conv, embed in ((self.embed_conv, self.embed), (self.own_conv, self.own_embed)):
+            if embed is None:
+                continue
+            if conv is not None:
+                conv.reset_parameters()
+            else:
+                nn.init.xavier_uniform_(embed[0].weight)
+                nn.init.zeros_(embed[0].bias)
         self.head.reset_parameters()
         self.interaction.reset_parameters()
         self.memory.reset_parameters()
@@ -263,14 +291,28 @@ class ISSF(WeaklySupervisedTAL):
 
     def _forward(self, sb: SnippetBatch, refine: bool | None = None) -> ISSFOutput:
         refine = self.use_refinement if refine is None else refine
-        x = self.embed(self.embed_conv(sb.x, sb.edge_index, sb.edge_type)
-                       if self.embed_temporal else sb.x)
+        x = self._embed(sb, self.embed_conv, self.embed)
         salient = self.saliency(x, sb.edge_index, sb.edge_type, sb.batch)
         base = self.head(x, sb.batch, sb.num_graphs)
         if not refine:
             return ISSFOutput(x, salient, base, None, None)
-        feats = self.interaction(x, salient, sb.batch, sb.num_graphs)
-        return ISSFOutput(x, salient, base, feats, self.head(feats, sb.batch, sb.num_graphs))
+        r_in, r_sal = self._refine_input(sb, x, salient)
+        feats = self.interaction(r_in, r_sal, sb.batch, sb.num_graphs)
+        return ISSFOutput(x, r_sal, base, feats, self.head(feats, sb.batch, sb.num_graphs), r_in)
+
+    def _embed(self, sb: SnippetBatch, conv: nn.Module | None, embed: nn.Module) -> Tensor:
+        return embed(sb.x if conv is None else conv(sb.x, sb.edge_index, sb.edge_type))
+
+    def _refine_input(self, sb: SnippetBatch, x: Tensor, salient: Tensor
+                      ) -> tuple[Tensor, Tensor]:
+        # The features the refinement and the memory work on, and their salient mask.
+        if self.refined_embedding == "detached":
+            return x.detach(), salient
+        if self.refined_embedding == "own":
+            assert self.own_embed is not None
+            r_in = self._embed(sb, self.own_conv, self.own_embed)
+            return r_in, self.saliency(r_in, sb.edge_index, sb.edge_type, sb.batch)
+        return x, salient
 
     # ----------------------------------------------------------------- training
     def compute_loss(self, data: Any, update_memory: bool = True
@@ -320,7 +362,7 @@ class ISSF(WeaklySupervisedTAL):
             if self.training and update_memory and epoch >= self.memory_start_epoch:
                 self._update_memory(out, sb, y, epoch)
             logs["w_soft"] = w_soft
-            spl_term = w_soft * spl
+            spl_term = self.soft_weight * w_soft * spl
         else:
             spl_term = spl
         loss = fore + self.back_weight * back + self.att_weight * att + spl_term
@@ -343,8 +385,9 @@ class ISSF(WeaklySupervisedTAL):
 
     def _update_memory(self, out: ISSFOutput, sb: SnippetBatch, y: Tensor, epoch: int) -> None:
         sal = out.salient
+        feats = out.features if out.refine_input is None else out.refine_input
         probs = F.softmax(out.base.frame_logits[sal].detach(), dim=-1)
-        self.memory.update(out.features[sal], probs, sb.batch[sal], y, epoch)
+        self.memory.update(feats[sal], probs, sb.batch[sal], y, epoch)
 
     @torch.no_grad()
     def fill_memory(self, loader: Iterable) -> None:
@@ -363,6 +406,9 @@ class ISSF(WeaklySupervisedTAL):
                     batch = batch.to(device)
                 sb = snippet_batch(batch, self.temporal_offsets, self.input_norm)
                 out = self._forward(sb, refine=False)
+                if self.refined_embedding == "own":
+                    r_in, r_sal = self._refine_input(sb, out.features, out.salient)
+                    out = out._replace(salient=r_sal, refine_input=r_in)
                 y = labels_of(batch, sb.num_graphs, self.num_classes).to(out.features.dtype)
                 self._update_memory(out, sb, y, int(self.epoch))
         finally:

@@ -208,3 +208,76 @@ def test_predict_uses_the_branch_attribute_by_default():
     assert m.branch == "base"
     torch.testing.assert_close(again.segments, base.segments)
     torch.testing.assert_close(again.scores, base.scores)
+
+
+def _embedding_grads(m, b):
+    m.zero_grad()
+    loss, _ = m.compute_loss(b, update_memory=False)
+    loss.backward()
+    return {n: p.grad.clone() for n, p in m.named_parameters()
+            if n.startswith(("embed", "embed_conv")) and p.grad is not None}
+
+
+def test_detached_refinement_trains_the_embedding_by_the_base_losses_only():
+    # refined_embedding="detached": without the soft-label term, the embedding's gradient
+    # is the base-only ablation's (the refined and memory losses stop at the refinement)
+    b = batch_of(*graphs())
+    for et in (False, True):
+        det = model(refined_embedding="detached", soft_weight=0.0, embed_temporal=et,
+                    memory_start_epoch=0, dropout=0.0)
+        det.fill_memory([b])
+        base = model(use_refinement=False, embed_temporal=et, dropout=0.0)
+        base.load_state_dict(det.state_dict())
+        g_det, g_base = _embedding_grads(det, b), _embedding_grads(base, b)
+        assert g_det.keys() == g_base.keys() and g_det
+        for n in g_det:
+            torch.testing.assert_close(g_det[n], g_base[n], rtol=1e-4, atol=1e-6)
+        shared = model(embed_temporal=et, soft_weight=0.0, memory_start_epoch=0, dropout=0.0)
+        shared.load_state_dict(det.state_dict())
+        # same forward, same loss; only the gradient differs
+        l_det, _ = det.compute_loss(b, update_memory=False)
+        l_sh, _ = shared.compute_loss(b, update_memory=False)
+        torch.testing.assert_close(l_det, l_sh)
+        g_sh = _embedding_grads(shared, b)
+        assert any((g_sh[n] - g_det[n]).abs().max() > 1e-6 for n in g_sh)
+
+
+def test_own_refinement_embedding():
+    b = batch_of(*graphs())
+    m = model(refined_embedding="own", soft_weight=0.0, memory_start_epoch=0, dropout=0.0)
+    assert m.own_embed is not None
+    m.fill_memory([b])
+    # the memory holds features of the refinement's own embedding
+    m.eval()
+    sb = __import__("tagraph.models._snippet_batch", fromlist=["x"]).snippet_batch(
+        b, m.temporal_offsets, m.input_norm)
+    out = m._forward(sb)
+    filled = m.memory.features[m.memory.filled]
+    with torch.no_grad():
+        d = torch.cdist(filled, out.refine_input[out.salient],
+                        compute_mode="donot_use_mm_for_euclid_dist")
+        d_base = torch.cdist(filled, out.features, compute_mode="donot_use_mm_for_euclid_dist")
+    assert float(d.min(1).values.max()) < 1e-5 and float(d_base.min(1).values.min()) > 1e-3
+    m.train()
+    # without the soft-label term the base embedding's gradient is the base-only model's
+    base = model(use_refinement=False, dropout=0.0)
+    base.load_state_dict({k: v for k, v in m.state_dict().items()
+                          if not k.startswith("own_")})
+    g_own, g_base = _embedding_grads(m, b), _embedding_grads(base, b)
+    for n in g_base:
+        torch.testing.assert_close(g_own[n], g_base[n], rtol=1e-4, atol=1e-6)
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in m.own_embed.parameters())
+
+
+def test_soft_weight_scales_the_soft_label_term():
+    b = batch_of(*graphs())
+    l1, logs1 = model(dropout=0.0).compute_loss(b, update_memory=False)
+    l2, logs2 = model(dropout=0.0, soft_weight=0.25).compute_loss(b, update_memory=False)
+    torch.testing.assert_close(l1 - l2, torch.tensor(0.75 * logs1["w_soft"] * logs1["loss_soft"]),
+                               rtol=1e-4, atol=1e-5)
+    import pytest
+
+    with pytest.raises(ValueError, match="refined_embedding"):
+        model(refined_embedding="separate")
+    with pytest.raises(ValueError, match="soft_weight"):
+        model(soft_weight=-1.0)

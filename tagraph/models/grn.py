@@ -174,8 +174,13 @@ class GRN(WeaklySupervisedTAL):
     Args:
         in_channels (int): Feature size :math:`D` (both streams).
         num_classes (int): Number of classes :math:`C`.
-        streams (int, optional): Split :obj:`x` into this many equal streams.
-            (default: :obj:`2`)
+        streams (int, optional): Split :obj:`x` into this many equal streams,
+            each with its own class activation and embedding modules, fused at
+            inference (the paper: RGB and Flow). :obj:`1` is one module on the
+            concatenated features (early fusion, as :class:`MIL`); chosen on
+            validation for ``grn/thumos14``: at THUMOS size 27.1 / 27.7 -> 32.6 /
+            32.9 (two seeds), on four smaller geometries 21.5 -> 22.2 (8 cells),
+            ``benchmarks/results/wtal_redetect.md``. (default: :obj:`2`)
         regularize (bool, optional): Use the regularisation module. (default: :obj:`True`)
         alpha (float, optional): RGB weight of the fusion. (default: :obj:`0.5`)
         detection_config (CASDetectionConfig, optional): Post-processing.
@@ -187,7 +192,9 @@ class GRN(WeaklySupervisedTAL):
             :obj:`cam_offsets` (default :obj:`()`, the paper's per-snippet
             :math:`\mathrm{FC}_{512}`) makes the class activation module's first
             layer a :class:`~tagraph.nn.TemporalConv` over the snippet and its
-            neighbours at these offsets (e.g. :obj:`(-1, 1)`, as :class:`MIL`).
+            neighbours at these offsets (e.g. :obj:`(-1, 1)`, as :class:`MIL`;
+            ``grn/thumos14`` uses :obj:`(-2, -1, 1, 2)`, chosen on validation:
+            THUMOS size 32.6 / 32.9 -> 35.8 / 36.4 with :obj:`streams=1`).
             :obj:`dropout` (default :obj:`0.0`, the paper) drops the class
             activation module's hidden units in training (MIL uses 0.5; not
             better for GRN on validation, ``benchmarks/results/wtal_redetect.md``).

@@ -139,3 +139,25 @@ def test_dropout_is_training_only_and_keeps_the_parameter_names():
         drop.train()
         torch.manual_seed(0)
         assert not torch.allclose(drop(batch)["s"][0], plain(batch)["s"][0])
+
+
+def test_one_stream_sees_the_concatenated_features():
+    # streams=1 (the shipped grn/thumos14): one class activation module on all D channels;
+    # with streams=2 each module sees one half, and the refined CAS is their alpha-mix
+    batch = snippet_batch()
+    one, two = _model(streams=1, cam_offsets=(-1, 1)), _model(streams=2)
+    assert len(one.stream) == 1 and one.stream[0].conv.in_channels == 16
+    assert two.stream[0].cam[0].in_features == 8
+    out = one(batch)
+    assert len(out["s_hat"]) == 1
+    torch.testing.assert_close(one.refined_cas(batch), out["s_hat"][0])
+    # a perturbation of the second half moves the single stream's CAS ...
+    x2 = batch.clone()
+    x2.x = batch.x.clone()
+    x2.x[:, 8:] += 1.0
+    assert not torch.allclose(one(x2)["s"][0], out["s"][0])
+    # ... but not the first stream of the two-stream model
+    torch.testing.assert_close(two(x2)["s"][0], two(batch)["s"][0])
+    loss, _ = one.training_step(batch)
+    loss.backward()
+    assert torch.isfinite(loss)

@@ -42,7 +42,7 @@ class _EpochCounter:
 
 class ISSFOutput(NamedTuple):
     features: Tensor  #: [N, H] embedded snippet features
-    salient: Tensor  #: [N] boolean salient-snippet mask
+    salient: Tensor  #: [N] salient-snippet mask of the features the refinement works on
     base: CosineClassifierOutput  #: head on the embedded features
     refined_features: Tensor | None  #: [N, H] boundary-refined features
     refined: CosineClassifierOutput | None  #: head on the refined features
@@ -477,4 +477,6 @@ class ISSF(WeaklySupervisedTAL):
     def __repr__(self) -> str:
         return (f"{self.__class__.__name__}({self.in_channels}, num_classes={self.num_classes}, "
                 f"hidden_channels={self.hidden_channels}, "
-                f"use_refinement={self.use_refinement})")
+                f"use_refinement={self.use_refinement}"
+                + ("" if self.refined_embedding == "shared"
+                   else f", refined_embedding={self.refined_embedding!r}") + ")")

@@ -245,7 +245,7 @@ def test_detached_refinement_trains_the_embedding_by_the_base_losses_only():
 def test_own_refinement_embedding():
     b = batch_of(*graphs())
     m = model(refined_embedding="own", soft_weight=0.0, memory_start_epoch=0, dropout=0.0)
-    assert m.own_embed is not None
+    assert m.own_embed is not None and "refined_embedding='own'" in repr(m)
     m.fill_memory([b])
     # the memory holds features of the refinement's own embedding
     m.eval()

@@ -142,8 +142,8 @@ def test_dropout_is_training_only_and_keeps_the_parameter_names():
 
 
 def test_one_stream_sees_the_concatenated_features():
-    # streams=1 (the shipped grn/thumos14): one class activation module on all D channels;
-    # with streams=2 each module sees one half, and the refined CAS is their alpha-mix
+    # streams=1 (the shipped grn/thumos14): one class activation module on all D channels,
+    # whose refined CAS is the model's; with streams=2 each module sees one half
     batch = snippet_batch()
     one, two = _model(streams=1, cam_offsets=(-1, 1)), _model(streams=2)
     assert len(one.stream) == 1 and one.stream[0].conv.in_channels == 16

@@ -1,3 +1,4 @@
+import pytest
 import torch
 
 from tagraph.engine import Trainer
@@ -215,7 +216,7 @@ def _embedding_grads(m, b):
     loss, _ = m.compute_loss(b, update_memory=False)
     loss.backward()
     return {n: p.grad.clone() for n, p in m.named_parameters()
-            if n.startswith(("embed", "embed_conv")) and p.grad is not None}
+            if n.startswith("embed") and p.grad is not None}
 
 
 def test_detached_refinement_trains_the_embedding_by_the_base_losses_only():
@@ -243,14 +244,15 @@ def test_detached_refinement_trains_the_embedding_by_the_base_losses_only():
 
 
 def test_own_refinement_embedding():
+    from tagraph.models._snippet_batch import snippet_batch
+
     b = batch_of(*graphs())
     m = model(refined_embedding="own", soft_weight=0.0, memory_start_epoch=0, dropout=0.0)
     assert m.own_embed is not None and "refined_embedding='own'" in repr(m)
     m.fill_memory([b])
     # the memory holds features of the refinement's own embedding
     m.eval()
-    sb = __import__("tagraph.models._snippet_batch", fromlist=["x"]).snippet_batch(
-        b, m.temporal_offsets, m.input_norm)
+    sb = snippet_batch(b, m.temporal_offsets, m.input_norm)
     out = m._forward(sb)
     filled = m.memory.features[m.memory.filled]
     with torch.no_grad():
@@ -275,8 +277,6 @@ def test_soft_weight_scales_the_soft_label_term():
     l2, logs2 = model(dropout=0.0, soft_weight=0.25).compute_loss(b, update_memory=False)
     torch.testing.assert_close(l1 - l2, torch.tensor(0.75 * logs1["w_soft"] * logs1["loss_soft"]),
                                rtol=1e-4, atol=1e-5)
-    import pytest
-
     with pytest.raises(ValueError, match="refined_embedding"):
         model(refined_embedding="separate")
     with pytest.raises(ValueError, match="soft_weight"):

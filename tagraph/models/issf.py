@@ -164,6 +164,19 @@ class ISSF(WeaklySupervisedTAL):
             memory features). Not in the paper. (default: :obj:`"shared"`)
         soft_weight (float, optional): Multiplier of the soft-label CE term
             (:math:`w_s`; 1 = the paper). (default: :obj:`1.0`)
+        background_memory (bool, optional): Give the discrimination memory a
+            background class as well (:math:`C + 1` classes, every labelled
+            video holds background, its slots the salient features of highest
+            background probability), so that the memory branch can read a
+            background prototype; in the paper the memory holds only the
+            :math:`C` action classes, so every snippet reads the prototypes of
+            its video's actions and the memory term of the pseudo labels pulls
+            every snippet towards them. Not in the paper. (default: :obj:`False`)
+        head (str, optional): :obj:`"cosine"` (the paper's scaled-cosine
+            :class:`~tagraph.nn.CosineClassifier`) or :obj:`"linear"` (the same
+            head with linear logits, :obj:`normalize=False`: the logits keep
+            the features' magnitude, as MIL's CAS does; not in the paper).
+            (default: :obj:`"cosine"`)
         pseudo_video_classes (bool, optional): Restrict the soft pseudo labels
             of every snippet to its video's ground-truth classes and background
             (the other classes' pseudo logits set to :math:`-\infty`); the paper
@@ -205,6 +218,8 @@ class ISSF(WeaklySupervisedTAL):
         pseudo_video_classes: bool = False,
         refined_embedding: str = "shared",
         soft_weight: float = 1.0,
+        head: str = "cosine",
+        background_memory: bool = False,
     ) -> None:
         super().__init__(detection_config if detection_config is not None
                          else issf_detection_config(),
@@ -243,11 +258,17 @@ class ISSF(WeaklySupervisedTAL):
         self.own_embed: nn.Module | None = None
         if refined_embedding == "own":
             self.own_conv, self.own_embed = self._embedding(in_channels, hidden_channels, dropout)
-        self.head = CosineClassifier(hidden_channels, num_classes, scale)
+        if head not in ("cosine", "linear"):
+            raise ValueError(f"ISSF: head must be 'cosine' or 'linear' (got {head!r})")
+        self.head_type = head
+        self.head = CosineClassifier(hidden_channels, num_classes, scale,
+                                     normalize=head == "cosine")
         self.saliency = SalientSnippets(saliency_ratio, self.temporal_offsets.index(-1))
         self.interaction = InformationInteraction(hidden_channels, reduction, mix,
                                                   scaled=scaled_interaction)
-        self.memory = DiscriminationMemory(num_classes, hidden_channels, memory_size,
+        self.background_memory = bool(background_memory)
+        self.memory = DiscriminationMemory(num_classes + int(self.background_memory),
+                                           hidden_channels, memory_size,
                                            warmup_epochs, max_epochs)
         self.register_buffer("epoch", torch.zeros((), dtype=torch.long))
         self.reset_parameters()
@@ -337,26 +358,13 @@ class ISSF(WeaklySupervisedTAL):
         if out.refined is not None and out.refined_features is not None:
             fore = fore + normalized_ce_loss(out.refined.video_ca_logits[keep], y_fg[keep])
             back = back + normalized_ce_loss(out.refined.video_cw_logits[keep], y_bg[keep])
-            pseudo = out.refined.frame_logits
-            w_soft = 1.0
             epoch = int(self.epoch)
-            if epoch >= self.memory_start_epoch:
-                mem_feat, has = self.memory.read(out.refined_features, sb.batch, y, sb.num_graphs)
-                has = has & keep
-                if bool(has.any()):
-                    mem = self.head(mem_feat, sb.batch, sb.num_graphs)
-                    fore = fore + self.memory_weight * normalized_ce_loss(
-                        mem.video_ca_logits[has], y_fg[has])
-                    back = back + self.memory_weight * normalized_ce_loss(
-                        mem.video_cw_logits[has], y_bg[has])
-                    mixed = self.pseudo_mix * pseudo + (1.0 - self.pseudo_mix) * mem.frame_logits
-                    pseudo = torch.where(has[sb.batch].unsqueeze(-1), mixed, pseudo)
-                    w_soft = 0.5
-            if self.pseudo_video_classes:
-                # Pseudo labels only among the video's own classes and background.
-                allowed = torch.cat([y > 0, torch.ones_like(zeros, dtype=torch.bool)], 1)
-                allowed = allowed | ~keep.unsqueeze(-1)
-                pseudo = pseudo.masked_fill(~allowed[sb.batch], float("-inf"))
+            pseudo, mem, has, w_soft = self._pseudo_logits(out, sb, y, keep, epoch)
+            if mem is not None and has is not None:
+                fore = fore + self.memory_weight * normalized_ce_loss(
+                    mem.video_ca_logits[has], y_fg[has])
+                back = back + self.memory_weight * normalized_ce_loss(
+                    mem.video_cw_logits[has], y_bg[has])
             spl = soft_label_ce_loss(base.frame_logits, pseudo, sb.batch, self.temperature,
                                      sb.num_graphs)
             if self.training and update_memory and epoch >= self.memory_start_epoch:
@@ -375,6 +383,55 @@ class ISSF(WeaklySupervisedTAL):
             logs["loss_mil"] = _f(mil)
         return loss, logs
 
+    def _pseudo_logits(self, out: ISSFOutput, sb: SnippetBatch, y: Tensor, keep: Tensor,
+                       epoch: int) -> tuple[Tensor, CosineClassifierOutput | None,
+                                            Tensor | None, float]:
+        # The pseudo logits the base branch is taught with, the memory branch's head
+        # output and its video mask (None before the memory is used), and w_s.
+        assert out.refined is not None and out.refined_features is not None
+        pseudo = out.refined.frame_logits
+        if epoch < self.memory_start_epoch:
+            mem, has, w_soft = None, None, 1.0
+        else:
+            mem_feat, has = self.memory.read(out.refined_features, sb.batch,
+                                             self._memory_labels(y), sb.num_graphs)
+            has = has & keep
+            mem, w_soft = None, 1.0
+            if bool(has.any()):
+                mem = self.head(mem_feat, sb.batch, sb.num_graphs)
+                mixed = self.pseudo_mix * pseudo + (1.0 - self.pseudo_mix) * mem.frame_logits
+                pseudo = torch.where(has[sb.batch].unsqueeze(-1), mixed, pseudo)
+                w_soft = 0.5
+        if self.pseudo_video_classes:
+            # Pseudo labels only among the video's own classes and background.
+            zeros = y.new_zeros(y.size(0), 1)
+            allowed = torch.cat([y > 0, torch.ones_like(zeros, dtype=torch.bool)], 1)
+            allowed = allowed | ~keep.unsqueeze(-1)
+            pseudo = pseudo.masked_fill(~allowed[sb.batch], float("-inf"))
+        return pseudo, mem, has, w_soft
+
+    @torch.no_grad()
+    def pseudo_labels(self, batch: Any) -> Tensor:
+        r"""The soft-label targets the base branch is trained towards at the
+        current :obj:`epoch`, :math:`\mathrm{softmax}(\hat{z}_t / \tau)`
+        :obj:`[N, C + 1]` (refined and, once used, memory logits; eval mode, no
+        memory update): a diagnostic of what the refinement teaches, e.g. how many
+        snippets it calls background."""
+        if not self.use_refinement:
+            raise ValueError("ISSF(use_refinement=False) has no pseudo labels")
+        was_training = self.training
+        self.eval()
+        try:
+            sb = snippet_batch(batch, self.temporal_offsets, self.input_norm)
+            out = self._forward(sb)
+            y = labels_of(batch, sb.num_graphs, self.num_classes).to(out.features.dtype)
+            keep = self.labeled(batch)
+            pseudo = self._pseudo_logits(out, sb, y * keep.unsqueeze(-1).to(y.dtype), keep,
+                                         int(self.epoch))[0]
+        finally:
+            self.train(was_training)
+        return F.softmax(pseudo / self.temperature, dim=-1)
+
     def _mil_loss(self, frame_logits: Tensor, sb: SnippetBatch, y_bg: Tensor,
                   keep: Tensor) -> Tensor:
         # Top-k MIL on the frame logits (all C + 1 centres, background positive in
@@ -383,11 +440,18 @@ class ISSF(WeaklySupervisedTAL):
                                num_graphs=sb.num_graphs)
         return normalized_ce_loss(video[keep], y_bg[keep])
 
+    def _memory_labels(self, y: Tensor) -> Tensor:
+        # The memory's classes of every video: its labels, and with a background
+        # memory also the background of every labelled video.
+        if not self.background_memory:
+            return y
+        return torch.cat([y, (y > 0).any(1, keepdim=True).to(y.dtype)], 1)
+
     def _update_memory(self, out: ISSFOutput, sb: SnippetBatch, y: Tensor, epoch: int) -> None:
         sal = out.salient
         feats = out.features if out.refine_input is None else out.refine_input
         probs = F.softmax(out.base.frame_logits[sal].detach(), dim=-1)
-        self.memory.update(feats[sal], probs, sb.batch[sal], y, epoch)
+        self.memory.update(feats[sal], probs, sb.batch[sal], self._memory_labels(y), epoch)
 
     @torch.no_grad()
     def fill_memory(self, loader: Iterable) -> None:
@@ -479,4 +543,6 @@ class ISSF(WeaklySupervisedTAL):
                 f"hidden_channels={self.hidden_channels}, "
                 f"use_refinement={self.use_refinement}"
                 + ("" if self.refined_embedding == "shared"
-                   else f", refined_embedding={self.refined_embedding!r}") + ")")
+                   else f", refined_embedding={self.refined_embedding!r}")
+                + ("" if self.head_type == "cosine" else f", head={self.head_type!r}")
+                + (", background_memory=True" if self.background_memory else "") + ")")

@@ -36,12 +36,19 @@ class CosineClassifier(nn.Module):
     \mathbf{x}_t, \mathbf{w}_c)` with :math:`b_{t,c} = \mathrm{sigmoid}(s_{t,c})`
     normalised the same way per class. Sums run over each video of the batch.
 
+    With :obj:`normalize=False` the same head is linear: :math:`\cos(\cdot,
+    \mathbf{w})` becomes :math:`\mathbf{w}^{\top} \cdot + b` (a bias per
+    centre, no scale :math:`\sigma`), so that the logits keep the features'
+    magnitude (not in the paper).
+
     Args:
         channels (int): Feature size.
         num_classes (int): Number of action classes :math:`C` (a background
             centre is added).
         scale (float, optional): :math:`\sigma`. (default: :obj:`20.0`)
         eps (float, optional): Added to norms. (default: :obj:`1e-9`)
+        normalize (bool, optional): Cosine (the paper) or linear logits.
+            (default: :obj:`True`)
 
     Shapes:
         - **inputs:** snippet features :math:`(|\mathcal{V}|, D)`, batch vector
@@ -52,27 +59,45 @@ class CosineClassifier(nn.Module):
     """
 
     def __init__(self, channels: int, num_classes: int, scale: float = 20.0,
-                 eps: float = 1e-9) -> None:
+                 eps: float = 1e-9, normalize: bool = True) -> None:
         super().__init__()
         self.channels = channels
         self.num_classes = num_classes
         self.scale = scale
         self.eps = eps
+        self.normalize = bool(normalize)
         self.centers = nn.Parameter(torch.empty(num_classes + 1, channels))
         self.fg_center = nn.Parameter(torch.empty(1, channels))
+        self.bias: nn.Parameter | None = None
+        self.fg_bias: nn.Parameter | None = None
+        if not self.normalize:
+            self.bias = nn.Parameter(torch.empty(num_classes + 1))
+            self.fg_bias = nn.Parameter(torch.empty(1))
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
         nn.init.xavier_uniform_(self.centers)
         with torch.no_grad():  # foreground centre starts opposite to background
             self.fg_center.copy_(-self.centers[-1:])
+        if self.bias is not None and self.fg_bias is not None:
+            nn.init.zeros_(self.bias)
+            nn.init.zeros_(self.fg_bias)
 
     def _normalize(self, x: Tensor) -> Tensor:
+        if not self.normalize:
+            return x
         return x / (x.norm(dim=-1, keepdim=True) + self.eps)
 
+    def _logits(self, x_n: Tensor, w_n: Tensor, bias: Tensor | None) -> Tensor:
+        # x_n [..., D] and w_n [K, D] already normalised (or not): [..., K]
+        if bias is None:
+            return self.scale * x_n @ w_n.t()
+        return x_n @ w_n.t() + bias
+
     def frame_logits(self, x: Tensor) -> Tensor:
-        r"""Scaled cosine of every snippet to every class centre, :obj:`[N, C + 1]`."""
-        return self.scale * self._normalize(x) @ self._normalize(self.centers).t()
+        r"""Scaled cosine (or linear logit) of every snippet to every class
+        centre, :obj:`[N, C + 1]`."""
+        return self._logits(self._normalize(x), self._normalize(self.centers), self.bias)
 
     def forward(self, x: Tensor, batch: Tensor | None = None,
                 num_graphs: int | None = None) -> CosineClassifierOutput:
@@ -80,20 +105,22 @@ class CosineClassifier(nn.Module):
             batch = torch.zeros(x.size(0), dtype=torch.long, device=x.device)
         x_n = self._normalize(x)
         c_n = self._normalize(self.centers)
-        frame = self.scale * x_n @ c_n.t()
-        att = torch.sigmoid(self.scale * (x_n @ self._normalize(self.fg_center).t()).squeeze(-1))
+        frame = self._logits(x_n, c_n, self.bias)
+        att = torch.sigmoid(self._logits(x_n, self._normalize(self.fg_center),
+                                         self.fg_bias).squeeze(-1))
         xd, mask = to_dense_batch(x, batch, batch_size=num_graphs)  # [B, T, D]
         att_d, _ = to_dense_batch(att, batch, batch_size=num_graphs)  # [B, T], 0 at padding
         att_d = att_d / (att_d.sum(1, keepdim=True) + 1e-5)
         ca_feat = (att_d.unsqueeze(1) @ xd).squeeze(1)  # [B, D]
-        ca = self.scale * self._normalize(ca_feat) @ c_n.t()
+        ca = self._logits(self._normalize(ca_feat), c_n, self.bias)
         cw_att, _ = to_dense_batch(torch.sigmoid(frame), batch, batch_size=num_graphs)
         cw_att = cw_att * mask.unsqueeze(-1)
         cw_att = cw_att / (cw_att.sum(1, keepdim=True) + 1e-5)
         cw_feat = cw_att.transpose(1, 2) @ xd  # [B, C + 1, D]
-        cw = self.scale * (self._normalize(cw_feat) * c_n.unsqueeze(0)).sum(-1)
+        cw = (self._normalize(cw_feat) * c_n.unsqueeze(0)).sum(-1)
+        cw = self.scale * cw if self.bias is None else cw + self.bias
         return CosineClassifierOutput(frame, att, ca, cw)
 
     def __repr__(self) -> str:
         return (f"{self.__class__.__name__}({self.channels}, num_classes={self.num_classes}, "
-                f"scale={self.scale})")
+                f"scale={self.scale}" + ("" if self.normalize else ", normalize=False") + ")")

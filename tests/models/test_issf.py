@@ -281,3 +281,82 @@ def test_soft_weight_scales_the_soft_label_term():
         model(refined_embedding="separate")
     with pytest.raises(ValueError, match="soft_weight"):
         model(soft_weight=-1.0)
+
+
+def test_linear_head():
+    gs = graphs()
+    m = model(head="linear", memory_start_epoch=1)
+    assert not m.head.normalize and "head='linear'" in repr(m)
+    assert "head=" not in repr(model())
+    # the batch equals the per-video runs with the linear head too
+    m.eval()
+    out = m(batch_of(*gs))
+    per = [m(batch_of(g)) for g in gs]
+    torch.testing.assert_close(out.base.frame_logits,
+                               torch.cat([p.base.frame_logits for p in per]), rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(out.refined.video_ca_logits,
+                               torch.cat([p.refined.video_ca_logits for p in per]),
+                               rtol=1e-4, atol=1e-4)
+    m.train()
+    trainer = Trainer(m, torch.optim.Adam(m.parameters(), lr=1e-3), progress=False)
+    hist = trainer.fit(m.track_epochs([batch_of(*gs)]), epochs=2)
+    assert hist[-1]["w_soft"] == 0.5 and m.head.bias.grad is not None
+    b = batch_of(*gs)
+    for vid, cls, _, start, end in detection_records(m.predict(b), b):
+        assert vid in {"v0", "v1", "v2"} and 0 <= cls < C and start < end
+    with pytest.raises(ValueError, match="head"):
+        model(head="mlp")
+
+
+def test_background_memory():
+    gs = graphs()
+    b = batch_of(*gs)
+    m = model(background_memory=True, memory_start_epoch=1)
+    assert m.memory.num_classes == C + 1 and "background_memory=True" in repr(m)
+    m.fill_memory([b])
+    # every labelled video holds background: its slots are the salient features of
+    # highest background probability, across all videos
+    assert m.memory.filled[C].all()
+    m.eval()
+    from tagraph.models._snippet_batch import snippet_batch
+
+    sb = snippet_batch(b, m.temporal_offsets, m.input_norm)
+    with torch.no_grad():
+        out = m._forward(sb, refine=False)
+        p_bg = torch.softmax(out.base.frame_logits, -1)[out.salient, C]
+    torch.testing.assert_close(m.memory.scores[C], p_bg.sort(descending=True).values[:9])
+    # reading: every snippet attends to its video's action slots and the background slots
+    y = torch.tensor([[1.0, 0, 0], [0, 1, 1], [0, 0, 0]])
+    ym = m._memory_labels(y)
+    assert ym[:, C].tolist() == [1.0, 1.0, 0.0]
+    m.train()
+    m.set_epoch(1)
+    loss, logs = m.training_step(b)
+    loss.backward()
+    assert logs["w_soft"] == 0.5
+
+
+def test_pseudo_labels_are_the_soft_targets_of_the_loss():
+    from tagraph.nn.issf_losses import soft_label_ce_loss
+
+    b = batch_of(*graphs())
+    m = model(memory_start_epoch=1, dropout=0.0).eval()
+    out = m(b)
+    # before the memory is used: the refined logits at temperature 0.2
+    torch.testing.assert_close(m.pseudo_labels(b),
+                               torch.softmax(out.refined.frame_logits / 0.2, -1))
+    m.fill_memory([b])
+    m.set_epoch(1)
+    p = m.pseudo_labels(b)
+    torch.testing.assert_close(p.sum(-1), torch.ones(p.size(0)))
+    # the loss's soft-label term is the CE against exactly these targets
+    _, logs = m.compute_loss(b, update_memory=False)
+    ce = -(p * torch.log_softmax(m(b).base.frame_logits / 0.2, -1)).sum(-1, keepdim=True)
+    from tagraph.nn.mil import segment_mean_pool
+
+    expect = segment_mean_pool(ce, b.batch).mean()
+    assert abs(logs["loss_soft"] - float(expect)) < 1e-4
+    assert abs(float(soft_label_ce_loss(m(b).base.frame_logits, torch.log(p) * 0.2, b.batch))
+               - float(expect)) < 1e-4
+    with pytest.raises(ValueError, match="no pseudo labels"):
+        model(use_refinement=False).pseudo_labels(b)

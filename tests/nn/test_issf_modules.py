@@ -66,6 +66,39 @@ def test_cosine_classifier_matches_per_video_reference():
     torch.testing.assert_close(head.fg_center.detach(), -head.centers[-1:].detach())
 
 
+def test_linear_head_matches_per_video_reference():
+    # normalize=False: the same pooling, with linear logits w^T x + b (no scale).
+    torch.manual_seed(2)
+    lengths = [4, 6]
+    x = torch.randn(10, 5, dtype=torch.float64)
+    batch = torch.tensor([0] * 4 + [1] * 6)
+    head = CosineClassifier(5, num_classes=3, normalize=False).double()
+    with torch.no_grad():
+        head.bias.normal_()
+        head.fg_bias.normal_()
+    out = head(x, batch)
+    w, b = head.centers, head.bias
+    torch.testing.assert_close(out.frame_logits, x @ w.t() + b)
+    torch.testing.assert_close(head.frame_logits(x), out.frame_logits)
+    torch.testing.assert_close(out.attention,
+                               torch.sigmoid(x @ head.fg_center[0] + head.fg_bias))
+    start = 0
+    for i, t in enumerate(lengths):
+        xi = x[start:start + t]
+        a = out.attention[start:start + t]
+        a = a / (a.sum() + 1e-5)
+        torch.testing.assert_close(out.video_ca_logits[i], (a @ xi) @ w.t() + b)
+        p = torch.sigmoid(out.frame_logits[start:start + t])
+        p = p / (p.sum(0, keepdim=True) + 1e-5)
+        torch.testing.assert_close(out.video_cw_logits[i], ((p.t() @ xi) * w).sum(-1) + b)
+        start += t
+    # Unlike the cosine head, the logits scale with the features.
+    torch.testing.assert_close(head(2 * x, batch).frame_logits - b, 2 * (out.frame_logits - b))
+    assert repr(head) == "CosineClassifier(5, num_classes=3, scale=20.0, normalize=False)"
+    cos = CosineClassifier(5, num_classes=3)
+    assert cos.bias is None and repr(cos) == "CosineClassifier(5, num_classes=3, scale=20.0)"
+
+
 def test_memory_momentum_values():
     assert memory_momentum(0, 10) == pytest.approx(0.5 * math.log(2.0))
     assert memory_momentum(10, 10) == pytest.approx(0.5 * math.log(math.e + 1.0))

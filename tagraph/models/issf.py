@@ -172,6 +172,13 @@ class ISSF(WeaklySupervisedTAL):
             :math:`C` action classes, so every snippet reads the prototypes of
             its video's actions and the memory term of the pseudo labels pulls
             every snippet towards them. Not in the paper. (default: :obj:`False`)
+        keep_background (bool, optional): Soft-label targets that keep the base
+            branch's own (detached) background probability at the temperature
+            and share only the rest among the action classes by the pseudo
+            labels, so that they cannot teach the base branch that background
+            snippets are actions (the paper's pseudo labels call 1-20 % of the
+            snippets background where 65-68 % are). Not in the paper.
+            (default: :obj:`False`)
         head (str, optional): :obj:`"cosine"` (the paper's scaled-cosine
             :class:`~tagraph.nn.CosineClassifier`) or :obj:`"linear"` (the same
             head with linear logits, :obj:`normalize=False`: the logits keep
@@ -220,6 +227,7 @@ class ISSF(WeaklySupervisedTAL):
         soft_weight: float = 1.0,
         head: str = "cosine",
         background_memory: bool = False,
+        keep_background: bool = False,
     ) -> None:
         super().__init__(detection_config if detection_config is not None
                          else issf_detection_config(),
@@ -267,6 +275,7 @@ class ISSF(WeaklySupervisedTAL):
         self.interaction = InformationInteraction(hidden_channels, reduction, mix,
                                                   scaled=scaled_interaction)
         self.background_memory = bool(background_memory)
+        self.keep_background = bool(keep_background)
         self.memory = DiscriminationMemory(num_classes + int(self.background_memory),
                                            hidden_channels, memory_size,
                                            warmup_epochs, max_epochs)
@@ -408,6 +417,15 @@ class ISSF(WeaklySupervisedTAL):
             allowed = torch.cat([y > 0, torch.ones_like(zeros, dtype=torch.bool)], 1)
             allowed = allowed | ~keep.unsqueeze(-1)
             pseudo = pseudo.masked_fill(~allowed[sb.batch], float("-inf"))
+        if self.keep_background:
+            # The targets keep the base branch's own background probability; the
+            # pseudo labels only share the rest among the action classes.
+            t = self.temperature
+            target = F.softmax(pseudo.detach() / t, dim=-1)
+            p_bg = F.softmax(out.base.frame_logits.detach() / t, dim=-1)[:, -1:]
+            fg = target[:, :-1]
+            fg = fg / fg.sum(-1, keepdim=True).clamp_min(1e-12) * (1.0 - p_bg)
+            pseudo = t * torch.log(torch.cat([fg, p_bg], -1).clamp_min(1e-30))
         return pseudo, mem, has, w_soft
 
     @torch.no_grad()
@@ -545,4 +563,5 @@ class ISSF(WeaklySupervisedTAL):
                 + ("" if self.refined_embedding == "shared"
                    else f", refined_embedding={self.refined_embedding!r}")
                 + ("" if self.head_type == "cosine" else f", head={self.head_type!r}")
-                + (", background_memory=True" if self.background_memory else "") + ")")
+                + (", background_memory=True" if self.background_memory else "")
+                + (", keep_background=True" if self.keep_background else "") + ")")

@@ -360,3 +360,27 @@ def test_pseudo_labels_are_the_soft_targets_of_the_loss():
                - float(expect)) < 1e-4
     with pytest.raises(ValueError, match="no pseudo labels"):
         model(use_refinement=False).pseudo_labels(b)
+
+
+def test_keep_background_targets():
+    b = batch_of(*graphs())
+    m = model(keep_background=True, memory_start_epoch=1, dropout=0.0)
+    assert "keep_background=True" in repr(m)
+    m.fill_memory([b])
+    m.set_epoch(1)
+    ref = model(memory_start_epoch=1, dropout=0.0)
+    ref.load_state_dict(m.state_dict())
+    p, p_ref = m.pseudo_labels(b), ref.pseudo_labels(b)
+    m.eval()
+    base_bg = torch.softmax(m(b).base.frame_logits / 0.2, -1)[:, -1]
+    # background column = the base branch's own; the action columns keep the ratios
+    torch.testing.assert_close(p[:, -1], base_bg)
+    torch.testing.assert_close(p.sum(-1), torch.ones(p.size(0)))
+    ok = (1 - base_bg) > 1e-3  # rows with some action mass left to share
+    assert ok.sum() > 10
+    torch.testing.assert_close(p[ok, :-1] / p[ok, :-1].sum(-1, keepdim=True),
+                               p_ref[ok, :-1] / p_ref[ok, :-1].sum(-1, keepdim=True),
+                               rtol=1e-3, atol=1e-5)
+    m.train()
+    loss, _ = m.training_step(b)
+    loss.backward()

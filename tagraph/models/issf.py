@@ -399,13 +399,13 @@ class ISSF(WeaklySupervisedTAL):
         # output and its video mask (None before the memory is used), and w_s.
         assert out.refined is not None and out.refined_features is not None
         pseudo = out.refined.frame_logits
-        if epoch < self.memory_start_epoch:
-            mem, has, w_soft = None, None, 1.0
-        else:
+        mem: CosineClassifierOutput | None = None
+        has: Tensor | None = None
+        w_soft = 1.0
+        if epoch >= self.memory_start_epoch:
             mem_feat, has = self.memory.read(out.refined_features, sb.batch,
                                              self._memory_labels(y), sb.num_graphs)
             has = has & keep
-            mem, w_soft = None, 1.0
             if bool(has.any()):
                 mem = self.head(mem_feat, sb.batch, sb.num_graphs)
                 mixed = self.pseudo_mix * pseudo + (1.0 - self.pseudo_mix) * mem.frame_logits
@@ -413,8 +413,7 @@ class ISSF(WeaklySupervisedTAL):
                 w_soft = 0.5
         if self.pseudo_video_classes:
             # Pseudo labels only among the video's own classes and background.
-            zeros = y.new_zeros(y.size(0), 1)
-            allowed = torch.cat([y > 0, torch.ones_like(zeros, dtype=torch.bool)], 1)
+            allowed = torch.cat([y > 0, y.new_ones(y.size(0), 1, dtype=torch.bool)], 1)
             allowed = allowed | ~keep.unsqueeze(-1)
             pseudo = pseudo.masked_fill(~allowed[sb.batch], float("-inf"))
         if self.keep_background:

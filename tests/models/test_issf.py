@@ -325,7 +325,7 @@ def test_background_memory():
         out = m._forward(sb, refine=False)
         p_bg = torch.softmax(out.base.frame_logits, -1)[out.salient, C]
     torch.testing.assert_close(m.memory.scores[C], p_bg.sort(descending=True).values[:9])
-    # reading: every snippet attends to its video's action slots and the background slots
+    # the memory's classes of every video: its labels, and background if it has any label
     y = torch.tensor([[1.0, 0, 0], [0, 1, 1], [0, 0, 0]])
     ym = m._memory_labels(y)
     assert ym[:, C].tolist() == [1.0, 1.0, 0.0]

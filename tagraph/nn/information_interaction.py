@@ -7,17 +7,116 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch_geometric.utils import to_dense_batch
 
-__all__ = ["InformationInteraction", "masked_cross_attention"]
+__all__ = ["InformationInteraction", "length_groups", "masked_cross_attention",
+           "split_attention"]
+
+
+#: Largest padded score matrix (elements of ``[B, T_max, T_max]``) one batched
+#: product may build; longer batches are split into groups of videos.
+MAX_SCORE_ELEMENTS = 2 ** 26
+#: Largest ratio of padded to true work (:math:`B\,T_{max}^2 / \sum_i T_i^2`)
+#: a group of videos may have before it is split by length.
+MAX_PADDING_WASTE = 1.5
+
+
+def length_groups(lengths: Tensor, max_waste: float = MAX_PADDING_WASTE,
+                  max_elements: int = MAX_SCORE_ELEMENTS) -> list[Tensor]:
+    r"""Groups of videos (indices into :obj:`lengths`) for padded per-video
+    :math:`T \times T` products: videos sorted by length, cut wherever padding
+    the next video's group to its longest video would cost more than
+    :obj:`max_waste` times the unpadded work :math:`\sum_i T_i^2`, or its
+    score matrix would exceed :obj:`max_elements` (a single video always gets
+    a group). One group holds all videos when padding wastes little."""
+    lengths = lengths.long().cpu()
+    order = torch.argsort(lengths, stable=True)
+    sq = (lengths[order] ** 2).tolist()
+    groups: list[list[int]] = []
+    cur: list[int] = []
+    work = 0
+    for pos, i in enumerate(order.tolist()):
+        t2 = sq[pos]  # ascending, so t2 is the group's padded length if added
+        if cur and ((len(cur) + 1) * t2 > max_waste * (work + t2)
+                    or (len(cur) + 1) * t2 > max_elements):
+            groups.append(cur)
+            cur, work = [], 0
+        cur.append(i)
+        work += t2
+    if cur:
+        groups.append(cur)
+    return [torch.tensor(sorted(g), dtype=torch.long) for g in groups]
+
+
+def _dense_attention(q: Tensor, k: Tensor, masks: list[tuple[Tensor, float]], batch: Tensor,
+                     num_graphs: int, scale: float) -> Tensor:
+    # One padded batched product for all videos of `batch`.
+    qd, node_mask = to_dense_batch(q, batch, batch_size=num_graphs)
+    kd, _ = to_dense_batch(k, batch, batch_size=num_graphs)
+    scores = qd @ kd.transpose(1, 2)  # [B, T, T]
+    if scale != 1.0:
+        scores = scores * scale
+    weights = None
+    for mask, w in masks:
+        md, _ = to_dense_batch(mask, batch, fill_value=False, batch_size=num_graphs)
+        attn = torch.softmax(scores.masked_fill(~md.unsqueeze(1), float("-inf")), dim=-1)
+        attn = torch.nan_to_num(attn, nan=0.0)  # videos without keys: all -inf -> 0
+        attn = attn if w == 1.0 else attn * w
+        weights = attn if weights is None else weights + attn
+    assert weights is not None
+    return (weights @ kd)[node_mask]
+
+
+def split_attention(query: Tensor, key: Tensor, masks: list[tuple[Tensor, float]],
+                    batch: Tensor, num_graphs: int | None = None, scale: float = 1.0
+                    ) -> Tensor:
+    r"""Per-video attention of every snippet over several subsets of the same
+    video's snippets, weighted and summed,
+    :math:`\tilde{\mathbf{f}}_t = \sum_j w_j \sum_{s \in \mathcal{S}_{ij}}
+    \mathrm{softmax}_{s \in \mathcal{S}_{ij}}(\alpha\, \mathbf{q}_t^{\top}
+    \mathbf{k}_s) \, \mathbf{k}_s`, with one score matrix for all subsets.
+
+    Videos are padded to :obj:`[B, T_max, D]` and done by batched matrix
+    products, in groups of similar length (:func:`length_groups`) when padding
+    to the longest video would waste work or memory. A video whose subset is
+    empty gets zeros from it.
+
+    Args:
+        query (torch.Tensor): Queries :obj:`[N, D]`.
+        key (torch.Tensor): Keys (also the values) :obj:`[N, D]`.
+        masks (list): Pairs (boolean key mask :obj:`[N]`, weight :math:`w_j`).
+        batch (torch.Tensor): Sorted graph index of each snippet :obj:`[N]`.
+        num_graphs (int, optional): Number of videos. (default: :obj:`None`)
+        scale (float, optional): :math:`\alpha`. (default: :obj:`1.0`)
+
+    Returns:
+        torch.Tensor: :obj:`[N, D]`.
+    """
+    if num_graphs is None:
+        num_graphs = int(batch.max()) + 1 if batch.numel() else 0
+    lengths = torch.bincount(batch, minlength=num_graphs)
+    groups = length_groups(lengths, MAX_PADDING_WASTE, MAX_SCORE_ELEMENTS)
+    if len(groups) <= 1:
+        return _dense_attention(query, key, masks, batch, num_graphs, scale)
+    out = query.new_zeros(query.size(0), key.size(-1))
+    remap = torch.empty(num_graphs, dtype=torch.long, device=batch.device)
+    for g in groups:
+        g = g.to(batch.device)
+        sel = torch.zeros(num_graphs, dtype=torch.bool, device=batch.device)
+        sel[g] = True
+        nodes = sel[batch].nonzero().view(-1)
+        remap[g] = torch.arange(g.numel(), device=batch.device)
+        sub = [(m[nodes], w) for m, w in masks]
+        out = out.index_copy(0, nodes, _dense_attention(
+            query[nodes], key[nodes], sub, remap[batch[nodes]], g.numel(), scale))
+    return out
 
 
 def masked_cross_attention(query: Tensor, key: Tensor, key_mask: Tensor, batch: Tensor,
                            num_graphs: int | None = None, scale: float = 1.0) -> Tensor:
     r"""Per-video attention of every snippet over a subset of the same video's
     snippets, :math:`\tilde{\mathbf{f}}_t = \sum_{s \in \mathcal{S}_i}
-    \mathrm{softmax}_s(\alpha\, \mathbf{q}_t^{\top} \mathbf{k}_s) \, \mathbf{k}_s`.
-
-    The batch is padded to :obj:`[B, T_max, D]` once, so all videos are done
-    by one batched matrix product. A video whose subset is empty gets zeros.
+    \mathrm{softmax}_s(\alpha\, \mathbf{q}_t^{\top} \mathbf{k}_s) \, \mathbf{k}_s`
+    (:func:`split_attention` with one subset). A video whose subset is empty
+    gets zeros.
 
     Args:
         query (torch.Tensor): Queries :obj:`[N, D]`.
@@ -30,16 +129,7 @@ def masked_cross_attention(query: Tensor, key: Tensor, key_mask: Tensor, batch: 
     Returns:
         torch.Tensor: :obj:`[N, D]`.
     """
-    q, node_mask = to_dense_batch(query, batch, batch_size=num_graphs)
-    k, _ = to_dense_batch(key, batch, batch_size=num_graphs)
-    km, _ = to_dense_batch(key_mask, batch, fill_value=False, batch_size=num_graphs)
-    scores = q @ k.transpose(1, 2)  # [B, T, T]
-    if scale != 1.0:
-        scores = scores * scale
-    scores = scores.masked_fill(~km.unsqueeze(1), float("-inf"))
-    attn = torch.softmax(scores, dim=-1)
-    attn = torch.nan_to_num(attn, nan=0.0)  # videos without keys: all -inf -> 0
-    return (attn @ k)[node_mask]
+    return split_attention(query, key, [(key_mask, 1.0)], batch, num_graphs, scale)
 
 
 class InformationInteraction(nn.Module):
@@ -115,9 +205,11 @@ class InformationInteraction(nn.Module):
         f_s = x + F.softmax(self.mlp_salient(x), dim=-1) * x
         f_o = x + F.softmax(self.mlp_other(x), dim=-1) * x
         scale = self.channels ** -0.5 if self.scaled else 1.0
-        out_s = masked_cross_attention(x, f_s, salient, batch, num_graphs, scale)
-        out_o = masked_cross_attention(x, f_o, ~salient, batch, num_graphs, scale)
-        return (1.0 - self.mix) * out_s + self.mix * out_o
+        # The two sets are disjoint, so one key matrix (f_S on S, f_S-bar elsewhere)
+        # and one score matrix serve both attentions.
+        key = torch.where(salient.unsqueeze(-1), f_s, f_o)
+        return split_attention(x, key, [(salient, 1.0 - self.mix), (~salient, self.mix)],
+                               batch, num_graphs, scale)
 
     def __repr__(self) -> str:
         return (f"{self.__class__.__name__}({self.channels}, reduction={self.reduction}, "

@@ -7,7 +7,7 @@ attentions per video, which dominate ISSF's training time at THUMOS14 lengths. C
 side by side in one process, forward + backward on the same batches:
 
 * ``two padded``: each attention by its own batched product, every video of the batch
-  padded to the longest (the implementation before 0.x);
+  padded to the longest (the implementation until December 2026);
 * ``grouped``: both attentions from one score matrix (the sets are disjoint), videos of
   similar length batched together (:func:`tagraph.nn.information_interaction.length_groups`).
 

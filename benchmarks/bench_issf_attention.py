@@ -9,7 +9,7 @@ side by side in one process, forward + backward on the same batches:
 * ``two padded``: each attention by its own batched product, every video of the batch
   padded to the longest (the implementation until December 2026);
 * ``grouped``: both attentions from one score matrix (the sets are disjoint), videos of
-  similar length batched together (:func:`tagraph.nn.information_interaction.length_groups`).
+  similar length batched together (:func:`tagraph.ops.length_groups`).
 
 Video lengths are those of the real THUMOS14 videos (validation + test durations of
 ``../shared/data/thumos14/thumos14.json``) at the feature stride, when the file exists;
@@ -32,6 +32,7 @@ from pathlib import Path
 import torch
 
 import tagraph.nn.information_interaction as ii
+from tagraph.ops import length_groups
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -83,14 +84,15 @@ def main() -> None:
         peak["two padded"] = max(peak["two padded"], a.batch_size * int(ls.max()) ** 2)
         peak["grouped"] = max(peak["grouped"], max(
             grp.numel() * int(ls[grp].max()) ** 2
-            for grp in ii.length_groups(ls, ii.MAX_PADDING_WASTE, ii.MAX_SCORE_ELEMENTS)))
+            for grp in length_groups(ls, ii.MAX_PADDING_WASTE, ii.MAX_SCORE_ELEMENTS)))
         outs = {}
-        for name, fn in (("two padded", lambda xx: two_padded(unit, xx, salient, batch,
-                                                                a.batch_size)),
-                         ("grouped", lambda xx: unit(xx, salient, batch, a.batch_size))):
+        for name in times:
             xx = x.clone().requires_grad_(True)
             t0 = time.perf_counter()
-            out = fn(xx)
+            if name == "two padded":
+                out = two_padded(unit, xx, salient, batch, a.batch_size)
+            else:
+                out = unit(xx, salient, batch, a.batch_size)
             out.square().mean().backward()
             times[name] += time.perf_counter() - t0
             outs[name] = out.detach()

@@ -7,9 +7,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch_geometric.utils import to_dense_batch
 
-__all__ = ["InformationInteraction", "length_groups", "masked_cross_attention",
-           "split_attention"]
-
+from tagraph.ops.padding import length_groups
 
 #: Largest padded score matrix (elements of ``[B, T_max, T_max]``) one batched
 #: product may build; longer batches are split into groups of videos.
@@ -18,32 +16,7 @@ MAX_SCORE_ELEMENTS = 2 ** 26
 #: a group of videos may have before it is split by length.
 MAX_PADDING_WASTE = 1.5
 
-
-def length_groups(lengths: Tensor, max_waste: float = MAX_PADDING_WASTE,
-                  max_elements: int = MAX_SCORE_ELEMENTS) -> list[Tensor]:
-    r"""Groups of videos (indices into :obj:`lengths`) for padded per-video
-    :math:`T \times T` products: videos sorted by length, cut wherever padding
-    the next video's group to its longest video would cost more than
-    :obj:`max_waste` times the unpadded work :math:`\sum_i T_i^2`, or its
-    score matrix would exceed :obj:`max_elements` (a single video always gets
-    a group). One group holds all videos when padding wastes little."""
-    lengths = lengths.long().cpu()
-    order = torch.argsort(lengths, stable=True)
-    sq = (lengths[order] ** 2).tolist()
-    groups: list[list[int]] = []
-    cur: list[int] = []
-    work = 0
-    for pos, i in enumerate(order.tolist()):
-        t2 = sq[pos]  # ascending, so t2 is the group's padded length if added
-        if cur and ((len(cur) + 1) * t2 > max_waste * (work + t2)
-                    or (len(cur) + 1) * t2 > max_elements):
-            groups.append(cur)
-            cur, work = [], 0
-        cur.append(i)
-        work += t2
-    if cur:
-        groups.append(cur)
-    return [torch.tensor(sorted(g), dtype=torch.long) for g in groups]
+__all__ = ["InformationInteraction", "masked_cross_attention", "split_attention"]
 
 
 def _dense_attention(q: Tensor, k: Tensor, masks: list[tuple[Tensor, float]], batch: Tensor,
@@ -75,7 +48,7 @@ def split_attention(query: Tensor, key: Tensor, masks: list[tuple[Tensor, float]
     \mathbf{k}_s) \, \mathbf{k}_s`, with one score matrix for all subsets.
 
     Videos are padded to :obj:`[B, T_max, D]` and done by batched matrix
-    products, in groups of similar length (:func:`length_groups`) when padding
+    products, in groups of similar length (:func:`tagraph.ops.length_groups`) when padding
     to the longest video would waste work or memory. A video whose subset is
     empty gets zeros from it.
 

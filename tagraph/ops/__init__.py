@@ -11,6 +11,7 @@ from tagraph.ops.cas import (
 )
 from tagraph.ops.finite import all_finite
 from tagraph.ops.nms import batched_nms, nms, soft_nms
+from tagraph.ops.padding import length_groups
 from tagraph.ops.range_pool import range_max_pool, range_mean_pool
 from tagraph.ops.segment_iou import (
     segment_intersection,
@@ -36,6 +37,7 @@ __all__ = [
     "cas_segments",
     "cas_to_detections",
     "grouped_nms",
+    "length_groups",
     "select_classes",
     "threshold_range",
     "sortable_int",

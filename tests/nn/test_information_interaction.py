@@ -3,7 +3,7 @@ import torch
 
 import tagraph.nn.information_interaction as ii
 from tagraph.nn import masked_cross_attention
-from tagraph.nn.information_interaction import length_groups, split_attention
+from tagraph.nn.information_interaction import split_attention
 
 
 def _reference(q, k, masks, lengths, scale):
@@ -56,19 +56,3 @@ def test_split_attention_gradients_match_single_padded_product(monkeypatch):
         grads.append((out.detach(), q.grad, k.grad))
     for a, b in zip(*grads):
         torch.testing.assert_close(a, b)
-
-
-def test_length_groups_cover_each_video_once_and_bound_waste():
-    g = torch.Generator().manual_seed(3)
-    lengths = torch.randint(1, 3000, (64,), generator=g)
-    groups = length_groups(lengths, max_waste=1.5, max_elements=2 ** 24)
-    assert torch.equal(torch.sort(torch.cat(groups)).values, torch.arange(64))
-    for grp in groups:
-        t = lengths[grp]
-        padded = grp.numel() * int(t.max()) ** 2
-        if grp.numel() > 1:  # a single video always gets its own group
-            assert padded <= 1.5 * int((t ** 2).sum())
-            assert padded <= 2 ** 24
-    # Equal lengths: one group; an empty batch: none.
-    assert len(length_groups(torch.full((16,), 400))) == 1
-    assert length_groups(torch.zeros(0, dtype=torch.long)) == []

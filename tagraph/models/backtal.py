@@ -34,6 +34,7 @@ from tagraph.ops.cas import (
     grouped_nms,
     threshold_range,
 )
+from tagraph.ops.sort import unique_rows
 
 __all__ = ["BackTAL", "BackTALOutput", "backtal_detection_config"]
 
@@ -303,10 +304,7 @@ class BackTAL(WeaklySupervisedTAL):
             rows = torch.stack([graph.to(torch.float64), cls.to(torch.float64),
                                 seg[:, 0].to(torch.float64), seg[:, 1].to(torch.float64),
                                 scores.to(torch.float64)], 1)
-            _, inv = torch.unique(rows, dim=0, return_inverse=True)
-            pos = torch.arange(inv.numel(), device=inv.device)
-            first = torch.full((int(inv.max()) + 1,), inv.numel(), dtype=torch.long,
-                               device=inv.device).scatter_reduce(0, inv, pos, "amin")
+            first = unique_rows(rows)
             graph, cls, seg, scores = graph[first], cls[first], seg[first], scores[first]
         keep, score = grouped_nms(seg, scores, graph * self.num_classes + cls,
                                   cfg.iou_threshold, cfg.nms_method, cfg.sigma,

@@ -19,7 +19,7 @@ from tagraph.ops.segment_iou import (
     segment_iou_pairwise,
     segment_overlap,
 )
-from tagraph.ops.sort import sortable_int, stable_argsort
+from tagraph.ops.sort import sortable_int, stable_argsort, unique_rows
 
 __all__ = [
     "all_finite",
@@ -42,4 +42,5 @@ __all__ = [
     "threshold_range",
     "sortable_int",
     "stable_argsort",
+    "unique_rows",
 ]

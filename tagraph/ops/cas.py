@@ -15,6 +15,9 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
+from tagraph.ops.padding import length_groups
+from tagraph.ops.sort import unique_rows
+
 __all__ = [
     "CASDetectionConfig",
     "CASDetections",
@@ -256,11 +259,12 @@ def grouped_nms(
 
     Same results as :func:`tagraph.ops.batched_nms`, but the pairwise tIoU is
     computed only inside groups (padded to :obj:`[G, m, m]` with :obj:`m` the
-    largest group of a size bucket: groups are bucketed by size in powers of
-    4, so one large group does not pad every small one to its size) instead
-    of over all :obj:`N^2` pairs of the batch. Hard NMS is the fixed point of
+    largest of groups of similar size, :func:`tagraph.ops.length_groups`: the
+    padded work stays within 1.5x :math:`\sum_g m_g^2`, so one large group
+    does not pad every small one to its size) instead of over all :obj:`N^2`
+    pairs of the batch. Hard NMS is the fixed point of
     the greedy recursion; soft-NMS runs its :obj:`m` pick-and-decay steps for
-    all groups of a bucket in parallel.
+    all groups of a size group in parallel.
 
     Returns:
         (torch.Tensor, torch.Tensor): Kept indices (by group, then descending
@@ -272,15 +276,23 @@ def grouped_nms(
     if n == 0:
         return torch.empty(0, dtype=torch.long, device=scores.device), scores.new_empty(0)
     _, gid, counts = torch.unique(groups, return_inverse=True, return_counts=True)
-    bucket = torch.ceil(torch.log2(counts.to(torch.float64)) / 2).to(torch.long)  # 4^b
-    item_bucket = bucket[gid]
-    found = torch.unique(bucket)
-    if found.numel() == 1:
+    # Groups of similar size are padded together (padded work <= 1.5x the
+    # unpadded sum of m^2), so one large group does not pad every small one.
+    parts = length_groups(counts.cpu())
+    if len(parts) == 1:
         return _grouped_nms_padded(segments, scores, gid, iou_threshold, method, sigma,
                                    score_threshold)
+    sizes = torch.tensor([p.numel() for p in parts])
+    part_of = torch.empty(counts.numel(), dtype=torch.long)
+    part_of[torch.cat(parts)] = torch.repeat_interleave(torch.arange(len(parts)), sizes)
+    item_part = part_of.to(gid.device)[gid]
+    order_parts = torch.sort(item_part, stable=True)
+    bounds = torch.cumsum(torch.bincount(item_part, minlength=len(parts)), 0).tolist()
     parts_idx, parts_score = [], []
-    for b in found.tolist():
-        sel = (item_bucket == b).nonzero().flatten()
+    lo = 0
+    for hi in bounds:
+        sel = order_parts.indices[lo:hi]
+        lo = hi
         idx, sc = _grouped_nms_padded(segments[sel], scores[sel], gid[sel], iou_threshold,
                                       method, sigma, score_threshold)
         parts_idx.append(sel[idx])
@@ -320,14 +332,21 @@ def _grouped_nms_padded(
     valid = torch.zeros(n_groups, m, dtype=torch.bool, device=device)
     valid[g_sorted, rank] = True
     s, e = pad_seg[..., 0], pad_seg[..., 1]
-    inter = (torch.minimum(e[:, :, None], e[:, None, :])
-             - torch.maximum(s[:, :, None], s[:, None, :])).clamp(min=0)
+    # tIoU of every pair of a group, in place on [G, m, m] (memory-bound: few passes).
+    # union >= the longer length >= 0, and union == 0 only where both lengths and
+    # inter are 0, so inter / max(union, 1e-12) is 0 there.
+    inter = torch.minimum(e[:, :, None], e[:, None, :])
+    inter.sub_(torch.maximum(s[:, :, None], s[:, None, :])).clamp_(min=0)
     length = (e - s).clamp(min=0)
-    union = length[:, :, None] + length[:, None, :] - inter
-    iou = torch.where(union > 0, inter / union.clamp(min=1e-12), torch.zeros_like(union))
+    union = length[:, :, None] + length[:, None, :]
+    union.sub_(inter).clamp_(min=1e-12)
+    iou = inter.div_(union)
+    del union
     pair_ok = valid[:, :, None] & valid[:, None, :]
     if method == "hard":
-        sup = ((iou > iou_threshold) & pair_ok).triu(diagonal=1).to(torch.float32)
+        sup = iou > iou_threshold
+        sup &= pair_ok
+        sup = sup.triu_(diagonal=1).to(torch.float32)
         keep = valid.clone()
         for _ in range(m + 1):
             new_keep = valid & (torch.bmm(keep.to(torch.float32).unsqueeze(1), sup)
@@ -440,8 +459,8 @@ def cas_to_detections(
         # The same run is often found at several thresholds: one copy suffices for
         # hard NMS (a copy has tIoU 1 with its twin and the same score), and the
         # padded per-group NMS is quadratic in the group size.
-        graph, cls, start, end = torch.unique(
-            torch.stack([graph, cls, start, end], 1), dim=0).unbind(1)
+        rows = torch.stack([graph, cls, start, end], 1)
+        graph, cls, start, end = rows[unique_rows(rows)].unbind(1)
     score = _contrast_scores(cas, ptr, graph, cls, start, end, config.outer_lambda)
     score = score + config.gamma * video_scores.to(torch.float64)[graph, cls]
 

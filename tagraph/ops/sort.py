@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-__all__ = ["sortable_int", "stable_argsort"]
+__all__ = ["sortable_int", "stable_argsort", "unique_rows"]
 
 _LOW63 = 0x7FFF_FFFF_FFFF_FFFF
 
@@ -49,3 +49,31 @@ def stable_argsort(x: Tensor, descending: bool = False) -> Tensor:
     if x.is_floating_point() and x.device.type == "cpu" and x.numel() > 2048:
         x = sortable_int(x)
     return torch.sort(x, stable=True, descending=descending).indices
+
+
+def unique_rows(rows: Tensor) -> Tensor:
+    r"""Index of the first occurrence of every distinct row of :obj:`rows`
+    :obj:`[N, K]`, the rows in lexicographic order: :obj:`rows[unique_rows(rows)]`
+    equals :obj:`torch.unique(rows, dim=0)` (values compared as
+    :func:`sortable_int` keys, so :math:`-0.0 = +0.0`).
+
+    :obj:`K` stable radix sorts of 1-D keys instead of the row-by-row
+    comparison sort of :obj:`torch.unique(dim=0)`, which on the CPU takes about
+    a second for :math:`10^5` rows.
+    """
+    if rows.dim() != 2:
+        raise ValueError(f"'rows' must be 2-D, got shape {list(rows.shape)}")
+    n = rows.size(0)
+    if n == 0:
+        return torch.empty(0, dtype=torch.long, device=rows.device)
+    keys = [sortable_int(rows[:, j]) for j in range(rows.size(1))]
+    order = torch.arange(n, device=rows.device)
+    for key in reversed(keys):  # least significant column first
+        order = order[torch.sort(key[order], stable=True).indices]
+    if not keys:
+        return order[:1]
+    sk = torch.stack([key[order] for key in keys], 1)
+    new = torch.ones(n, dtype=torch.bool, device=rows.device)
+    new[1:] = (sk[1:] != sk[:-1]).any(1)
+    return order[new]
+

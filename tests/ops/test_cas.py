@@ -125,6 +125,29 @@ def test_grouped_nms_equals_batched_nms(seed, method):
     assert got == ref
 
 
+@pytest.mark.parametrize("method", ["hard", "gaussian", "linear"])
+def test_grouped_nms_groups_of_very_different_sizes(method):
+    # Group sizes 1..300 (several padded size groups), grid coordinates (exact tIoU
+    # ties at the threshold), zero-length and duplicate segments.
+    g = torch.Generator().manual_seed(7)
+    sizes = [1, 2, 3, 9, 40, 41, 120, 300]
+    groups = torch.repeat_interleave(torch.arange(len(sizes)) * 5, torch.tensor(sizes))
+    n = groups.numel()
+    s = torch.randint(0, 40, (n,), generator=g).to(torch.float64) * 0.5
+    length = torch.randint(0, 8, (n,), generator=g).to(torch.float64) * 0.5
+    seg = torch.stack([s, s + length], -1)
+    seg[10:14] = seg[9]  # duplicates
+    sc = torch.randint(0, 50, (n,), generator=g).to(torch.float64) / 50  # score ties
+    kw = {} if method == "hard" else {"sigma": 0.5, "score_threshold": 0.01}
+    ref_idx, ref_sc = batched_nms(seg, sc, groups, 0.5, method=method, **kw)
+    idx, new_sc = grouped_nms(seg, sc, groups, 0.5, method, 0.5, 0.01)
+    assert sorted(zip(idx.tolist(), new_sc.tolist())) == sorted(
+        zip(ref_idx.tolist(), ref_sc.tolist()))
+    # "by group, then descending score"
+    gk = groups[idx]
+    assert bool((gk[1:] >= gk[:-1]).all())
+
+
 def test_config_and_thresholds():
     assert threshold_range(0.01, 0.2, 0.025) == (0.01, 0.035, 0.06, 0.085, 0.11, 0.135,
                                                  0.16, 0.185)

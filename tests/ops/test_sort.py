@@ -42,3 +42,25 @@ def test_integer_keys_and_strided_input():
     assert torch.equal(stable_argsort(y, True), torch.sort(y, stable=True, descending=True).indices)
     with pytest.raises(ValueError, match="1-D"):
         stable_argsort(torch.zeros(2, 2))
+
+
+@pytest.mark.parametrize("dtype", [torch.int64, torch.float64, torch.float32])
+def test_unique_rows_matches_torch_unique_dim(dtype):
+    from tagraph.ops import unique_rows
+
+    g = torch.Generator().manual_seed(0)
+    rows = torch.randint(0, 4, (500, 3), generator=g).to(dtype)
+    if dtype.is_floating_point:
+        rows = rows * 0.25 - 0.5
+        rows[::7, 1] = -0.0  # equal to +0.0
+        rows[::11, 1] = 0.0
+    first = unique_rows(rows)
+    ref, inv = torch.unique(rows, dim=0, return_inverse=True)
+    assert torch.equal(rows[first], ref)
+    # the first occurrence of each distinct row
+    pos = torch.arange(rows.size(0))
+    ref_first = torch.full((ref.size(0),), rows.size(0)).scatter_reduce(0, inv, pos, "amin")
+    assert torch.equal(first, ref_first)
+    assert unique_rows(rows[:0]).numel() == 0
+    with pytest.raises(ValueError, match="2-D"):
+        unique_rows(rows[:, 0])

@@ -179,6 +179,11 @@ class ISSF(WeaklySupervisedTAL):
             snippets are actions (the paper's pseudo labels call 1-20 % of the
             snippets background where 65-68 % are). Not in the paper.
             (default: :obj:`False`)
+        clean_teacher (bool, optional): Pseudo labels from a second forward
+            pass without dropout (no gradient), while the base branch they teach
+            keeps its dropout: a consistency target the student cannot meet by
+            sharing the teacher's dropout mask (in the paper both come from the
+            same pass). Not in the paper. (default: :obj:`False`)
         head (str, optional): :obj:`"cosine"` (the paper's scaled-cosine
             :class:`~tagraph.nn.CosineClassifier`) or :obj:`"linear"` (the same
             head with linear logits, :obj:`normalize=False`: the logits keep
@@ -228,6 +233,7 @@ class ISSF(WeaklySupervisedTAL):
         head: str = "cosine",
         background_memory: bool = False,
         keep_background: bool = False,
+        clean_teacher: bool = False,
     ) -> None:
         super().__init__(detection_config if detection_config is not None
                          else issf_detection_config(),
@@ -276,6 +282,7 @@ class ISSF(WeaklySupervisedTAL):
                                                   scaled=scaled_interaction)
         self.background_memory = bool(background_memory)
         self.keep_background = bool(keep_background)
+        self.clean_teacher = bool(clean_teacher)
         self.memory = DiscriminationMemory(num_classes + int(self.background_memory),
                                            hidden_channels, memory_size,
                                            warmup_epochs, max_epochs)
@@ -369,6 +376,14 @@ class ISSF(WeaklySupervisedTAL):
             back = back + normalized_ce_loss(out.refined.video_cw_logits[keep], y_bg[keep])
             epoch = int(self.epoch)
             pseudo, mem, has, w_soft = self._pseudo_logits(out, sb, y, keep, epoch)
+            if self.clean_teacher and self.training:
+                with torch.no_grad():
+                    self.eval()
+                    try:
+                        teacher = self._forward(sb)
+                    finally:
+                        self.train()
+                    pseudo = self._pseudo_logits(teacher, sb, y, keep, epoch)[0]
             if mem is not None and has is not None:
                 fore = fore + self.memory_weight * normalized_ce_loss(
                     mem.video_ca_logits[has], y_fg[has])
@@ -563,4 +578,5 @@ class ISSF(WeaklySupervisedTAL):
                    else f", refined_embedding={self.refined_embedding!r}")
                 + ("" if self.head_type == "cosine" else f", head={self.head_type!r}")
                 + (", background_memory=True" if self.background_memory else "")
-                + (", keep_background=True" if self.keep_background else "") + ")")
+                + (", keep_background=True" if self.keep_background else "")
+                + (", clean_teacher=True" if self.clean_teacher else "") + ")")

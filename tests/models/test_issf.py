@@ -3,6 +3,7 @@ import torch
 
 from tagraph.engine import Trainer
 from tagraph.models import ISSF, detection_records
+from tagraph.models._snippet_batch import snippet_batch
 
 from ._graphs import batch_of, snippet_graph
 
@@ -384,3 +385,34 @@ def test_keep_background_targets():
     m.train()
     loss, _ = m.training_step(b)
     loss.backward()
+
+
+def test_clean_teacher_pseudo_labels_come_from_a_pass_without_dropout():
+    b = batch_of(*graphs())
+    # Without dropout the teacher pass equals the student's: the same loss.
+    m = model(clean_teacher=True, memory_start_epoch=1, dropout=0.0)
+    assert "clean_teacher=True" in repr(m)
+    ref = model(memory_start_epoch=1, dropout=0.0)
+    ref.load_state_dict(m.state_dict())
+    for x in (m, ref):
+        x.fill_memory([b])
+        x.set_epoch(1)
+        x.train()
+    torch.testing.assert_close(m.compute_loss(b, update_memory=False)[0],
+                               ref.compute_loss(b, update_memory=False)[0])
+    # With dropout: the soft-label term's targets are the eval-mode pseudo labels.
+    m = model(clean_teacher=True, memory_start_epoch=1, dropout=0.5)
+    m.fill_memory([b])
+    m.set_epoch(1)
+    m.train()
+    torch.manual_seed(3)
+    _, logs = m.compute_loss(b, update_memory=False)
+    torch.manual_seed(3)
+    out = m._forward(snippet_batch(b, m.temporal_offsets, m.input_norm))
+    target = m.pseudo_labels(b)  # eval mode, no memory update
+    logp = torch.log_softmax(out.base.frame_logits / m.temperature, -1)
+    per_node = -(target * logp).sum(-1)
+    sizes = torch.bincount(b.batch)
+    want = torch.stack([p.mean() for p in per_node.split(sizes.tolist())]).mean()
+    assert abs(logs["loss_soft"] - float(want)) < 1e-5
+    assert m.training

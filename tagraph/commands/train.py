@@ -94,9 +94,14 @@ def run(args: argparse.Namespace) -> int:
               f"{summary['best_epoch']} (validation mAP {100 * (summary['val_mAP'] or 0):.2f})")
         result = summary.get("result")
         if result is not None:
-            print(f"test: {summary['predictions']} predictions; predictions for "
-                  f"{result.num_positive_videos_with_predictions} of "
-                  f"{result.num_positive_videos} ground-truth videos")
+            # the coverage of eval_test.json: predictions of any class (the mAP
+            # drops those of classes without ground truth, which cover nothing)
+            pos = summary.get("positive_videos", result.num_positive_videos)
+            print(f"test: {summary['predictions']} predictions on "
+                  f"{summary.get('videos_with_predictions', '?')} of {summary['test_videos']} "
+                  f"test videos; predictions for "
+                  f"{pos - summary.get('positive_videos_without_predictions', 0)} of {pos} "
+                  "ground-truth videos")
             print(result.table())
         print("files written:")
         for f in summary.get("files", []):

@@ -184,6 +184,28 @@ def test_train_prints_one_warning_line_on_empty_predictions(tmp_path, monkeypatc
     assert "mAP (%)" in cap.out and "files written:" in cap.out
 
 
+def test_train_coverage_counts_predictions_of_any_class(tmp_path, monkeypatch, capsys):
+    # Predictions only of "jump", a class without ground truth: the mAP drops them,
+    # but the videos are covered (as in eval_test.json), so no warning either.
+    from tagraph.engine import runner
+    from tagraph.io import Detections
+
+    stub_run(monkeypatch, covered=[])
+    monkeypatch.setattr(runner, "predict", lambda cfg, model, graphs, classes, device="cpu",
+                        progress=False: Detections.from_records(
+                            [(g.video_id, "jump", 0.9, 2.0, 4.0) for g in graphs]))
+    cfg = write_config(stub_config(), tmp_path / "cfg")
+    out = tmp_path / "run"
+    assert _run_quietly(["train", "--config", str(cfg), "--out", str(out), "--quiet",
+                         "--device", "cpu"]) == 0
+    cap = capsys.readouterr()
+    assert "5 predictions on 5 of 5 test videos; predictions for 4 of 4 ground-truth videos" \
+        in cap.out
+    assert _warning_lines(cap.err) == []
+    ev = json.loads((out / "eval_test.json").read_text())
+    assert ev["positive_videos_without_predictions"] == 0 and ev["average_mAP"] == 0.0
+
+
 def test_evaluate_checkpoint_prints_coverage_and_warning(tmp_path, monkeypatch, capsys):
     stub_run(monkeypatch, covered=["v0"])
     ckpt = stub_checkpoint(tmp_path / "best.pt")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from tagraph.ops.padding import length_groups
 from tagraph.ops.segment_iou import segment_iou
 
 __all__ = ["nms", "soft_nms", "batched_nms"]
@@ -146,11 +147,12 @@ def soft_nms(
 def _grouped_nms(
     segments: Tensor, scores: Tensor, group: Tensor, iou_threshold: float
 ) -> Tensor | None:
-    r"""Hard NMS of many independent groups at once, padded to
-    :obj:`[G, S, S]` (:math:`S` = largest group) instead of one
-    :obj:`[N, N]` problem: exactly the same result as :func:`nms` on shifted
-    segments, in :math:`O(G S^2)` memory. Returns :obj:`None` when padding
-    would not save work (one dominant group)."""
+    r"""Hard NMS of many independent groups at once, each padded to
+    :obj:`[G, S, S]` with the groups of similar size
+    (:func:`~tagraph.ops.length_groups`: padded work <= 1.5x :math:`\sum_g S_g^2`)
+    instead of one :obj:`[N, N]` problem: exactly the same result as
+    :func:`nms` on shifted segments. Returns :obj:`None` when padding would not
+    save work (one dominant group)."""
     n = scores.numel()
     order = _order(scores)  # global rank: descending score, ties by index
     g_sorted = group.index_select(0, order)
@@ -158,39 +160,66 @@ def _grouped_nms(
     idx = order.index_select(0, within)
     g = g_sorted.index_select(0, within)
     counts = torch.bincount(g)
-    num_groups, s_max = counts.numel(), int(counts.max())
-    if num_groups * s_max * s_max >= n * n:
+    parts = length_groups(counts.cpu())
+    work = sum(p.numel() * int(counts[p].max()) ** 2 for p in parts)
+    if work >= n * n:
         return None
     starts = torch.cumsum(counts, 0) - counts
     pos = torch.arange(n, device=scores.device) - starts.index_select(0, g)
-    flat = g * s_max + pos
-    seg = segments.index_select(0, idx)
+    seg_all = segments.index_select(0, idx)
+    keep_sorted = torch.zeros(n, dtype=torch.bool, device=scores.device)
+    part_of = torch.empty(counts.numel(), dtype=torch.long)
+    part_of[torch.cat(parts)] = torch.repeat_interleave(
+        torch.arange(len(parts)), torch.tensor([p.numel() for p in parts]))
+    slot = torch.empty(counts.numel(), dtype=torch.long)  # a group's row in its part
+    for p in parts:
+        slot[p] = torch.arange(p.numel())
+    item_part = part_of.to(g.device).index_select(0, g)
+    item_slot = slot.to(g.device).index_select(0, g)
+    for k, p in enumerate(parts):
+        rows = (item_part == k).nonzero().view(-1)
+        keep_sorted[rows] = _padded_nms(seg_all[rows], item_slot[rows], pos[rows], p.numel(),
+                                        int(counts[p].max()), iou_threshold)
+    kept = idx[keep_sorted]
+    # Back to global rank order (what nms() returns).
+    rank = torch.empty_like(order)
+    rank.index_copy_(0, order, torch.arange(n, device=scores.device))
+    return kept.index_select(0, torch.sort(rank.index_select(0, kept)).indices)
+
+
+def _padded_nms(seg: Tensor, row: Tensor, col: Tensor, num_groups: int, s_max: int,
+                iou_threshold: float) -> Tensor:
+    # Kept flags of `seg` (each at [row, col] of a [num_groups, s_max] padding, columns
+    # in descending score order): the fixed point of the greedy recursion.
+    flat = row * s_max + col
     pad = seg.new_zeros(num_groups * s_max, 2)
     pad.index_copy_(0, flat, seg)
-    valid = torch.zeros(num_groups * s_max, dtype=torch.bool, device=scores.device)
+    valid = torch.zeros(num_groups * s_max, dtype=torch.bool, device=seg.device)
     valid.index_fill_(0, flat, True)
     pad = pad.view(num_groups, s_max, 2)
     valid = valid.view(num_groups, s_max)
-    # Same arithmetic as segment_iou, so the result equals nms() per group.
-    left = pad[:, :, None, 0].maximum(pad[:, None, :, 0])
-    right = pad[:, :, None, 1].minimum(pad[:, None, :, 1])
-    inter = (right - left).clamp_min(0)
+    # Same arithmetic as segment_iou (so the result equals nms() per group), in place:
+    # union == 0 only where inter == 0 (both lengths 0), so dividing by 1 there gives
+    # segment_iou's 0.
+    inter = pad[:, :, None, 1].minimum(pad[:, None, :, 1])
+    inter.sub_(pad[:, :, None, 0].maximum(pad[:, None, :, 0])).clamp_min_(0)
     length = (pad[..., 1] - pad[..., 0]).clamp_min(0)
-    union = length[:, :, None] + length[:, None, :] - inter
-    iou = inter / union.where(union > 0, union.new_ones(())) * (union > 0)
-    sup = ((iou > iou_threshold) & valid[:, :, None] & valid[:, None, :]).triu_(diagonal=1)
-    sup_f = sup.to(torch.float32)
+    union = length[:, :, None] + length[:, None, :]
+    union.sub_(inter)
+    union.masked_fill_(union <= 0, 1.0)
+    iou = inter.div_(union)
+    del union
+    sup = iou > iou_threshold
+    sup &= valid[:, :, None]
+    sup &= valid[:, None, :]
+    sup_f = sup.triu_(diagonal=1).to(torch.float32)
     keep = valid.clone()
     for _ in range(s_max + 1):
         new_keep = (torch.bmm(keep.to(torch.float32).unsqueeze(1), sup_f).squeeze(1) == 0) & valid
         if torch.equal(new_keep, keep):
             break
         keep = new_keep
-    kept = idx.index_select(0, keep.view(-1).index_select(0, flat).nonzero().view(-1))
-    # Back to global rank order (what nms() returns).
-    rank = torch.empty_like(order)
-    rank.index_copy_(0, order, torch.arange(n, device=scores.device))
-    return kept.index_select(0, torch.sort(rank.index_select(0, kept)).indices)
+    return keep.view(-1).index_select(0, flat)
 
 
 def batched_nms(

@@ -145,3 +145,24 @@ def test_batched_nms_many_groups_equals_per_group():
         order = sorted(expected, key=lambda i: (-float(scores[i]), i))
         assert keep.tolist() == order
         assert torch.equal(kept_scores, scores[keep])
+
+
+def test_batched_nms_groups_of_very_different_sizes_equals_per_group():
+    # Group sizes 1..400 (several padded size groups), grid coordinates (exact tIoU ties
+    # at the threshold), zero-length and duplicate segments, float32 as P-GCN's.
+    g = torch.Generator().manual_seed(1)
+    sizes = [1, 2, 5, 9, 40, 45, 150, 400]
+    groups = torch.repeat_interleave(torch.arange(len(sizes)) * 3, torch.tensor(sizes))
+    n = groups.numel()
+    st = torch.randint(0, 60, (n,), generator=g).float() * 0.5
+    seg = torch.stack([st, st + torch.randint(0, 8, (n,), generator=g).float() * 0.5], 1)
+    seg[20:25] = seg[19]
+    scores = torch.randint(0, 40, (n,), generator=g).float() / 40
+    for thr in (0.0, 0.5, 0.6):
+        keep, _ = batched_nms(seg, scores, groups, thr)
+        expected = []
+        for grp in groups.unique().tolist():
+            idx = (groups == grp).nonzero().flatten()
+            expected += idx[nms(seg[idx], scores[idx], thr)].tolist()
+        assert keep.tolist() == sorted(expected, key=lambda i: (-float(scores[i]), i))
+

@@ -98,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
             # drops those of classes without ground truth, which cover nothing)
             pos = summary.get("positive_videos", result.num_positive_videos)
             print(f"test: {summary['predictions']} predictions on "
-                  f"{summary.get('videos_with_predictions', '?')} of {summary['test_videos']} "
+                  f"{summary['videos_with_predictions']} of {summary['test_videos']} "
                   f"test videos; predictions for "
                   f"{pos - summary.get('positive_videos_without_predictions', 0)} of {pos} "
                   "ground-truth videos")

@@ -58,8 +58,9 @@ def unique_rows(rows: Tensor) -> Tensor:
     :func:`sortable_int` keys, so :math:`-0.0 = +0.0`).
 
     :obj:`K` stable radix sorts of 1-D keys instead of the row-by-row
-    comparison sort of :obj:`torch.unique(dim=0)`, which on the CPU takes about
-    a second for :math:`10^5` rows.
+    comparison sort of :obj:`torch.unique(dim=0)`: on the CPU 0.03 s vs 0.17 s
+    for :math:`10^5` rows of 5 float64 columns (1 thread), and 1.3 s of
+    BackTAL's inference on 16 THUMOS-size videos before.
     """
     if rows.dim() != 2:
         raise ValueError(f"'rows' must be 2-D, got shape {list(rows.shape)}")

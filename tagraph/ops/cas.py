@@ -15,7 +15,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from tagraph.ops.padding import length_groups
+from tagraph.ops.padding import group_membership, length_groups
 from tagraph.ops.sort import unique_rows
 
 __all__ = [
@@ -282,10 +282,7 @@ def grouped_nms(
     if len(parts) == 1:
         return _grouped_nms_padded(segments, scores, gid, iou_threshold, method, sigma,
                                    score_threshold)
-    sizes = torch.tensor([p.numel() for p in parts])
-    part_of = torch.empty(counts.numel(), dtype=torch.long)
-    part_of[torch.cat(parts)] = torch.repeat_interleave(torch.arange(len(parts)), sizes)
-    item_part = part_of.to(gid.device)[gid]
+    item_part = group_membership(parts, counts.numel())[0].to(gid.device)[gid]
     order_parts = torch.sort(item_part, stable=True)
     bounds = torch.cumsum(torch.bincount(item_part, minlength=len(parts)), 0).tolist()
     parts_idx, parts_score = [], []

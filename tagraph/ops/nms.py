@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from tagraph.ops.padding import length_groups
+from tagraph.ops.padding import group_membership, length_groups
 from tagraph.ops.segment_iou import segment_iou
 
 __all__ = ["nms", "soft_nms", "batched_nms"]
@@ -168,12 +168,7 @@ def _grouped_nms(
     pos = torch.arange(n, device=scores.device) - starts.index_select(0, g)
     seg_all = segments.index_select(0, idx)
     keep_sorted = torch.zeros(n, dtype=torch.bool, device=scores.device)
-    part_of = torch.empty(counts.numel(), dtype=torch.long)
-    part_of[torch.cat(parts)] = torch.repeat_interleave(
-        torch.arange(len(parts)), torch.tensor([p.numel() for p in parts]))
-    slot = torch.empty(counts.numel(), dtype=torch.long)  # a group's row in its part
-    for p in parts:
-        slot[p] = torch.arange(p.numel())
+    part_of, slot = group_membership(parts, counts.numel())  # a group's part and row
     item_part = part_of.to(g.device).index_select(0, g)
     item_slot = slot.to(g.device).index_select(0, g)
     for k, p in enumerate(parts):

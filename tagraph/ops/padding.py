@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-__all__ = ["length_groups"]
+__all__ = ["group_membership", "length_groups"]
 
 
 def length_groups(lengths: Tensor, max_waste: float = 1.5,
@@ -45,3 +45,22 @@ def length_groups(lengths: Tensor, max_waste: float = 1.5,
     if cur:
         groups.append(cur)
     return [torch.tensor(sorted(g), dtype=torch.long) for g in groups]
+
+
+def group_membership(groups: list[Tensor], num_items: int) -> tuple[Tensor, Tensor]:
+    r"""For every item, its group (index into :obj:`groups`, e.g. from
+    :func:`length_groups`) and its position (slot) inside that group.
+
+    Returns:
+        (torch.Tensor, torch.Tensor): Group index and slot, each :obj:`[num_items]`.
+    """
+    part = torch.full((num_items,), -1, dtype=torch.long)
+    slot = torch.full((num_items,), -1, dtype=torch.long)
+    if groups:
+        members = torch.cat(groups)
+        sizes = torch.tensor([g.numel() for g in groups])
+        part[members] = torch.repeat_interleave(torch.arange(len(groups)), sizes)
+        starts = torch.cumsum(sizes, 0) - sizes
+        slot[members] = torch.arange(members.numel()) - starts.repeat_interleave(sizes)
+    return part, slot
+

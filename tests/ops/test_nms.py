@@ -98,15 +98,21 @@ def test_soft_nms_max_num_and_method_check():
         soft_nms(seg, torch.ones(3), method="cubic")
 
 
+def _per_group_nms(seg, scores, groups, thr):
+    # Reference: plain nms() on each group, kept indices in the whole input.
+    expected = []
+    for grp in groups.unique().tolist():
+        idx = (groups == grp).nonzero().flatten()
+        expected += idx[nms(seg[idx], scores[idx], thr)].tolist()
+    return expected
+
+
 @settings(max_examples=60, deadline=None)
 @given(case, st.sampled_from([0.3, 0.6]))
 def test_batched_nms_equals_per_group(c, thr):
     seg, scores, groups = _unpack(c)
     keep, kept_scores = batched_nms(seg, scores, groups, thr)
-    expected = []
-    for g in groups.unique().tolist():
-        idx = (groups == g).nonzero().flatten()
-        expected += idx[nms(seg[idx], scores[idx], thr)].tolist()
+    expected = _per_group_nms(seg, scores, groups, thr)
     assert sorted(keep.tolist()) == sorted(expected)
     assert torch.equal(kept_scores, scores[keep])
     assert (kept_scores[:-1] >= kept_scores[1:]).all()
@@ -137,10 +143,7 @@ def test_batched_nms_many_groups_equals_per_group():
     groups = torch.randint(0, 40, (n,), generator=g) * 3
     for thr in (0.0, 0.3, 0.7):
         keep, kept_scores = batched_nms(seg, scores, groups, thr)
-        expected = []
-        for grp in groups.unique().tolist():
-            idx = (groups == grp).nonzero().flatten()
-            expected += idx[nms(seg[idx], scores[idx], thr)].tolist()
+        expected = _per_group_nms(seg, scores, groups, thr)
         assert sorted(keep.tolist()) == sorted(expected)
         order = sorted(expected, key=lambda i: (-float(scores[i]), i))
         assert keep.tolist() == order
@@ -160,9 +163,6 @@ def test_batched_nms_groups_of_very_different_sizes_equals_per_group():
     scores = torch.randint(0, 40, (n,), generator=g).float() / 40
     for thr in (0.0, 0.5, 0.6):
         keep, _ = batched_nms(seg, scores, groups, thr)
-        expected = []
-        for grp in groups.unique().tolist():
-            idx = (groups == grp).nonzero().flatten()
-            expected += idx[nms(seg[idx], scores[idx], thr)].tolist()
+        expected = _per_group_nms(seg, scores, groups, thr)
         assert keep.tolist() == sorted(expected, key=lambda i: (-float(scores[i]), i))
 

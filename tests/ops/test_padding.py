@@ -1,6 +1,7 @@
 import torch
 
 from tagraph.ops import length_groups
+from tagraph.ops.padding import group_membership
 
 
 def test_length_groups_cover_each_video_once_and_bound_waste():
@@ -17,3 +18,13 @@ def test_length_groups_cover_each_video_once_and_bound_waste():
     # Equal lengths: one group; an empty batch: none.
     assert len(length_groups(torch.full((16,), 400))) == 1
     assert length_groups(torch.zeros(0, dtype=torch.long)) == []
+
+
+def test_group_membership_inverts_the_groups():
+    groups = [torch.tensor([0, 3]), torch.tensor([1]), torch.tensor([2, 4, 5])]
+    part, slot = group_membership(groups, 7)
+    assert part.tolist() == [0, 1, 2, 0, 2, 2, -1]  # item 6 in no group
+    assert slot.tolist() == [0, 0, 0, 1, 1, 2, -1]
+    for k, g in enumerate(groups):
+        assert torch.equal(g[slot[g]], g) and bool((part[g] == k).all())
+

@@ -184,6 +184,14 @@ class ISSF(WeaklySupervisedTAL):
             keeps its dropout: a consistency target the student cannot meet by
             sharing the teacher's dropout mask (in the paper both come from the
             same pass). Not in the paper. (default: :obj:`False`)
+        soft_mask (str, optional): Where the soft-label CE acts: :obj:`"none"`
+            on every snippet (the paper), :obj:`"disagree"` only on the snippets
+            whose pseudo label (arg max) differs from the base branch's own arg
+            max, the others contributing 0 to the per-video mean (updates only
+            on disagreement, as in Malach and Shalev-Shwartz's "decoupling"):
+            where the refinement agrees with the base branch the term is a
+            self-confirming sharpening of the base branch's own predictions.
+            Not in the paper. (default: :obj:`"none"`)
         head (str, optional): :obj:`"cosine"` (the paper's scaled-cosine
             :class:`~tagraph.nn.CosineClassifier`) or :obj:`"linear"` (the same
             head with linear logits, :obj:`normalize=False`: the logits keep
@@ -234,6 +242,7 @@ class ISSF(WeaklySupervisedTAL):
         background_memory: bool = False,
         keep_background: bool = False,
         clean_teacher: bool = False,
+        soft_mask: str = "none",
     ) -> None:
         super().__init__(detection_config if detection_config is not None
                          else issf_detection_config(),
@@ -283,6 +292,9 @@ class ISSF(WeaklySupervisedTAL):
         self.background_memory = bool(background_memory)
         self.keep_background = bool(keep_background)
         self.clean_teacher = bool(clean_teacher)
+        if soft_mask not in ("none", "disagree"):
+            raise ValueError(f"ISSF: soft_mask must be 'none' or 'disagree' (got {soft_mask!r})")
+        self.soft_mask = soft_mask
         self.memory = DiscriminationMemory(num_classes + int(self.background_memory),
                                            hidden_channels, memory_size,
                                            warmup_epochs, max_epochs)
@@ -389,8 +401,14 @@ class ISSF(WeaklySupervisedTAL):
                     mem.video_ca_logits[has], y_fg[has])
                 back = back + self.memory_weight * normalized_ce_loss(
                     mem.video_cw_logits[has], y_bg[has])
+            weight = None
+            if self.soft_mask == "disagree":
+                # Only the snippets whose pseudo label the base branch does not
+                # already predict: no self-confirmation where the two agree.
+                weight = (pseudo.detach().argmax(-1) != base.frame_logits.detach().argmax(-1))
+                logs["soft_frac"] = _f(weight.float().mean())
             spl = soft_label_ce_loss(base.frame_logits, pseudo, sb.batch, self.temperature,
-                                     sb.num_graphs)
+                                     sb.num_graphs, weight=weight)
             if self.training and update_memory and epoch >= self.memory_start_epoch:
                 self._update_memory(out, sb, y, epoch)
             logs["w_soft"] = w_soft
@@ -579,4 +597,5 @@ class ISSF(WeaklySupervisedTAL):
                 + ("" if self.head_type == "cosine" else f", head={self.head_type!r}")
                 + (", background_memory=True" if self.background_memory else "")
                 + (", keep_background=True" if self.keep_background else "")
-                + (", clean_teacher=True" if self.clean_teacher else "") + ")")
+                + (", clean_teacher=True" if self.clean_teacher else "")
+                + ("" if self.soft_mask == "none" else f", soft_mask={self.soft_mask!r}") + ")")

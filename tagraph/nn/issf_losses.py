@@ -25,11 +25,17 @@ def attention_contrast_loss(attention: Tensor, batch: Tensor | None = None, rati
 
 
 def soft_label_ce_loss(logits: Tensor, pseudo_logits: Tensor, batch: Tensor | None = None,
-                       temperature: float = 0.2, num_graphs: int | None = None) -> Tensor:
+                       temperature: float = 0.2, num_graphs: int | None = None,
+                       weight: Tensor | None = None) -> Tensor:
     r"""Soft-label cross-entropy at temperature :math:`\tau`,
     :math:`-\sum_c \mathrm{softmax}(\hat{z}_t / \tau)_c \log
     \mathrm{softmax}(z_t / \tau)_c` with the pseudo logits :math:`\hat{z}`
-    detached; averaged over the snippets of each video, then over videos."""
+    detached; averaged over the snippets of each video, then over videos.
+    :obj:`weight` (:obj:`[N]`, optional) multiplies each snippet's term before
+    the per-video mean (a 0/1 mask keeps the mean over all of the video's
+    snippets)."""
     target = F.softmax(pseudo_logits.detach() / temperature, dim=-1)
     per_node = -(target * F.log_softmax(logits / temperature, dim=-1)).sum(-1, keepdim=True)
+    if weight is not None:
+        per_node = per_node * weight.to(per_node.dtype).view(-1, 1)
     return segment_mean_pool(per_node, batch, num_graphs=num_graphs).mean()

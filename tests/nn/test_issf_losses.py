@@ -35,6 +35,12 @@ def test_soft_label_ce_by_hand_and_per_video_mean():
     z = logits.clone().requires_grad_(True)
     soft_label_ce_loss(z, p, batch).backward()
     assert p.grad is None and z.grad is not None
+    # a 0/1 weight zeroes snippets but keeps the mean over all of the video's snippets
+    w = torch.tensor([0.0, 1.0, 1.0])
+    loss_w = soft_label_ce_loss(logits, pseudo, batch, temperature=0.2, weight=w)
+    torch.testing.assert_close(loss_w, (ce(logits[1], pseudo[1]) / 2 + v1) / 2)
+    torch.testing.assert_close(
+        soft_label_ce_loss(logits, pseudo, batch, temperature=0.2, weight=torch.ones(3)), loss)
 
 
 def test_normalized_ce_with_background_targets():

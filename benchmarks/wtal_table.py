@@ -21,6 +21,14 @@ data; per-row epoch caps so that each run fits 15 minutes on one thread)::
     PYTHONPATH=. python benchmarks/wtal_table.py --thumos-size --variants i3d512 \
         --epochs 20 --method-epochs backtal=8 backtal_noclicks=8 --out runs/wtal_thumos.jsonl
 
+The table's data are 100 videos (80 for training after the validation split) of ~110
+snippets; THUMOS14's training-set size with the table's short videos (the size study of
+``benchmarks/results/wtal_variants_200.md``) is a budget override::
+
+    PYTHONPATH=. python benchmarks/wtal_table.py --variants i3d512 relu1024 x10noisy x0.1c10 \
+        --budget "model.hidden_channels=512 optim.lr=0.001 data.synthetic.num_train=200" \
+        --out runs/wtal_table_200.jsonl
+
 Results are appended to ``--out`` (JSON lines), one per run; finished runs are
 skipped when the command is run again, so it can be interrupted and continued.
 """
@@ -107,6 +115,7 @@ def run_one(name: str, variant: str, seed: int, args: dict[str, Any]) -> dict[st
     return dict(
         name=name, method=method, variant=variant, seed=seed, epochs=epochs,
         size="thumos" if args.get("thumos_size") else "table",
+        synthetic=dict(cfg["data"]["synthetic"]),  # the size after the budget's overrides
         budget=args["budget"], mAP=[float(v) for v in res.mAP], avg=float(res.average_mAP),
         val_mAP=float(summary["val_mAP"]), best_epoch=summary["best_epoch"],
         first_loss=float(hist[0][loss_key]), last_loss=float(hist[-1][loss_key]),

@@ -190,10 +190,7 @@ class ISSF(WeaklySupervisedTAL):
             max, the others contributing 0 to the per-video mean (updates only
             on disagreement, as in Malach and Shalev-Shwartz's "decoupling"):
             where the refinement agrees with the base branch the term is a
-            self-confirming sharpening of the base branch's own predictions;
-            :obj:`"attention"` each snippet's term weighted by its (detached)
-            foreground attention :math:`a_t`, so that the pseudo labels, which
-            call almost every snippet an action, act where the model sees one.
+            self-confirming sharpening of the base branch's own predictions.
             Not in the paper. (default: :obj:`"none"`)
         head (str, optional): :obj:`"cosine"` (the paper's scaled-cosine
             :class:`~tagraph.nn.CosineClassifier`) or :obj:`"linear"` (the same
@@ -295,9 +292,8 @@ class ISSF(WeaklySupervisedTAL):
         self.background_memory = bool(background_memory)
         self.keep_background = bool(keep_background)
         self.clean_teacher = bool(clean_teacher)
-        if soft_mask not in ("none", "disagree", "attention"):
-            raise ValueError("ISSF: soft_mask must be 'none', 'disagree' or 'attention' "
-                             f"(got {soft_mask!r})")
+        if soft_mask not in ("none", "disagree"):
+            raise ValueError(f"ISSF: soft_mask must be 'none' or 'disagree' (got {soft_mask!r})")
         self.soft_mask = soft_mask
         self.memory = DiscriminationMemory(num_classes + int(self.background_memory),
                                            hidden_channels, memory_size,
@@ -411,9 +407,6 @@ class ISSF(WeaklySupervisedTAL):
                 # already predict: no self-confirmation where the two agree.
                 weight = (pseudo.detach().argmax(-1) != base.frame_logits.detach().argmax(-1))
                 logs["soft_frac"] = _f(weight.float().mean())
-            elif self.soft_mask == "attention":
-                # Each snippet's term weighted by its (detached) foreground attention.
-                weight = base.attention.detach()
             spl = soft_label_ce_loss(base.frame_logits, pseudo, sb.batch, self.temperature,
                                      sb.num_graphs, weight=weight)
             if self.training and update_memory and epoch >= self.memory_start_epoch:

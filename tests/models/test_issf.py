@@ -409,22 +409,6 @@ def test_soft_mask_disagree_keeps_only_snippets_where_pseudo_and_base_differ():
         model(soft_mask="agree")
 
 
-def test_soft_mask_attention_weights_each_snippet_by_its_attention():
-    b = batch_of(*graphs())
-    m = model(soft_mask="attention", memory_start_epoch=1, dropout=0.0)
-    m.fill_memory([b])
-    m.set_epoch(1)
-    m.train()
-    _, logs = m.compute_loss(b, update_memory=False)
-    out = m._forward(snippet_batch(b, m.temporal_offsets, m.input_norm))
-    target = m.pseudo_labels(b)
-    logp = torch.log_softmax(out.base.frame_logits / m.temperature, -1)
-    per_node = -(target * logp).sum(-1) * out.base.attention.detach()
-    sizes = torch.bincount(b.batch)
-    want = torch.stack([p.mean() for p in per_node.split(sizes.tolist())]).mean()
-    assert abs(logs["loss_soft"] - float(want)) < 1e-5
-
-
 def test_clean_teacher_pseudo_labels_come_from_a_pass_without_dropout():
     b = batch_of(*graphs())
     # Without dropout the teacher pass equals the student's: the same loss.

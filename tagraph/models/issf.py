@@ -161,7 +161,10 @@ class ISSF(WeaklySupervisedTAL):
             without gradient, so that the refined and memory branches' losses
             train only the refinement and the shared head, or :obj:`"own"` a
             second embedding of the same shape (its own salient snippets and
-            memory features). Not in the paper. (default: :obj:`"shared"`)
+            memory features). Not in the paper; :obj:`"detached"` is set in
+            ``issf/thumos14`` (chosen on validation: the embedding is then
+            trained by the base branch's losses and the pseudo labels only).
+            (default: :obj:`"shared"`)
         soft_weight (float, optional): Multiplier of the soft-label CE term
             (:math:`w_s`; 1 = the paper). (default: :obj:`1.0`)
         background_memory (bool, optional): Give the discrimination memory a

@@ -16,10 +16,11 @@ videos/s on the test split).
     PYTHONPATH=. python benchmarks/wtal_table.py --out runs/wtal_table.jsonl --summarize
 
 Whole runs at THUMOS size (200 training videos of ~420 snippets x 512-d, the speed check's
-data; per-row epoch caps so that each run fits 15 minutes on one thread)::
+data; 20 epochs fit 15 minutes on one thread for every method; ``--method-epochs
+NAME=EPOCHS`` caps single rows)::
 
     PYTHONPATH=. python benchmarks/wtal_table.py --thumos-size --variants i3d512 \
-        --epochs 20 --method-epochs backtal=8 backtal_noclicks=8 --out runs/wtal_thumos.jsonl
+        --epochs 20 --out runs/wtal_thumos.jsonl
 
 The table's data are 100 videos (80 for training after the validation split) of ~110
 snippets; THUMOS14's training-set size with the table's short videos (the size study of

@@ -223,18 +223,20 @@ def _embedding_grads(m, b):
 def test_detached_refinement_trains_the_embedding_by_the_base_losses_only():
     # refined_embedding="detached": without the soft-label term, the embedding's gradient
     # is the base-only ablation's (the refined and memory losses stop at the refinement)
+    # (the shipped issf/thumos14 combination is the linear head with the temporal embedding)
     b = batch_of(*graphs())
-    for et in (False, True):
+    for et, head in [(False, "cosine"), (True, "cosine"), (True, "linear")]:
         det = model(refined_embedding="detached", soft_weight=0.0, embed_temporal=et,
-                    memory_start_epoch=0, dropout=0.0)
+                    memory_start_epoch=0, dropout=0.0, head=head)
         det.fill_memory([b])
-        base = model(use_refinement=False, embed_temporal=et, dropout=0.0)
+        base = model(use_refinement=False, embed_temporal=et, dropout=0.0, head=head)
         base.load_state_dict(det.state_dict())
         g_det, g_base = _embedding_grads(det, b), _embedding_grads(base, b)
         assert g_det.keys() == g_base.keys() and g_det
         for n in g_det:
             torch.testing.assert_close(g_det[n], g_base[n], rtol=1e-4, atol=1e-6)
-        shared = model(embed_temporal=et, soft_weight=0.0, memory_start_epoch=0, dropout=0.0)
+        shared = model(embed_temporal=et, soft_weight=0.0, memory_start_epoch=0, dropout=0.0,
+                       head=head)
         shared.load_state_dict(det.state_dict())
         # same forward, same loss; only the gradient differs
         l_det, _ = det.compute_loss(b, update_memory=False)

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import statistics
 import time
@@ -190,6 +191,43 @@ def _pm(values: list[float]) -> str:
     return f"{m:.1f} ± {s:.1f}"
 
 
+def mil_difference(method: list[float], mil: list[float]) -> tuple[float, float | None]:
+    r"""Difference of the seed means (method - mil) and its standard error
+    :math:`\sqrt{s_a^2 / n_a + s_b^2 / n_b}` (sample variances of the two sets of
+    independent runs; ``None`` with fewer than 2 runs on either side)."""
+    d = statistics.fmean(method) - statistics.fmean(mil)
+    if len(method) < 2 or len(mil) < 2:
+        return d, None
+    return d, math.sqrt(statistics.variance(method) / len(method)
+                        + statistics.variance(mil) / len(mil))
+
+
+def _difference_table(names: list[str], variants: list[str],
+                      by: dict[tuple[str, str], list[dict[str, Any]]]) -> list[str]:
+    lines = ["", "Difference to MIL (mean over seeds, points of test avg mAP) ± its standard "
+             "error (the seeds are independent runs of one data set: no pairing); `<` marks a "
+             "cell more than 2 standard errors below MIL, `>` one more than 2 above:", "",
+             "| run | " + " | ".join(variants) + " |", "|---|" + "---|" * len(variants)]
+    for n in names:
+        if n == "mil":
+            continue
+        cells = []
+        for v in variants:
+            a = [100 * r["avg"] for r in by[(n, v)]]
+            b = [100 * r["avg"] for r in by[("mil", v)]]
+            if not a or not b:
+                cells.append("-")
+                continue
+            d, se = mil_difference(a, b)
+            if se is None:
+                cells.append(f"{d:+.1f}")
+                continue
+            mark = " <" if d < -2 * se else (" >" if d > 2 * se else "")
+            cells.append(f"{d:+.1f} ± {se:.1f}{mark}")
+        lines.append(f"| {n} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def summarize(rows: list[dict[str, Any]]) -> str:
     variants = list(dict.fromkeys(r["variant"] for r in rows))
     names = [n for n in RUNS if any(r["name"] == n for r in rows)]
@@ -215,6 +253,8 @@ def summarize(rows: list[dict[str, Any]]) -> str:
         allv = [means[(n, v)] for v in common]
         cells.append(f"{100 * statistics.fmean(allv):.1f}" if allv else "-")
         lines.append(f"| {n} | " + " | ".join(cells) + " |")
+    if "mil" in names:
+        lines += _difference_table(names, variants, by)
     lines += ["", "Against the MIL baseline (per variant, mean over seeds), and each paper's "
               "direction (mean over the runs both rows have):", ""]
     for n in names:

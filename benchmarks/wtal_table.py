@@ -8,7 +8,9 @@ noise, 10 / 20 classes), several seeds, one CPU budget for every run: the same
 overrides for every method and variant (``--budget``: width, learning rate,
 epochs), nothing else. The checkpoint is chosen on the validation split of the
 training videos; test mAP (tIoU 0.1:0.7) is measured once. Prints mean +- std per
-method and variant, the average over variants, each paper's direction, and
+method and variant, the average over variants, each method's difference to MIL
+with the standard error of that difference (the seeds are independent runs; cells
+more than 2 standard errors below / above MIL are marked), each paper's direction, and
 throughput (training videos/s including per-epoch validation; inference
 videos/s on the test split).
 

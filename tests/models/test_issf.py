@@ -286,6 +286,20 @@ def test_soft_weight_scales_the_soft_label_term():
         model(soft_weight=-1.0)
 
 
+def test_back_weight_scales_the_class_wise_video_loss():
+    # The shipped issf/thumos14 sets back_weight = 0: the class-wise loss of every branch
+    # (base, refined and, once used, memory) leaves the total, nothing else changes.
+    b = batch_of(*graphs())
+    for kw in ({}, {"memory_start_epoch": 0}, {"head": "linear", "refined_embedding": "detached"}):
+        l1, logs1 = model(dropout=0.0, **kw).compute_loss(b, update_memory=False)
+        l0, logs0 = model(dropout=0.0, back_weight=0.0, **kw).compute_loss(b,
+                                                                         update_memory=False)
+        torch.testing.assert_close(l1 - l0, torch.tensor(0.2 * logs1["loss_back"]),
+                                   rtol=1e-4, atol=1e-5)
+        assert logs0["loss_back"] == pytest.approx(logs1["loss_back"])
+        assert logs1["loss_back"] > 0
+
+
 def test_linear_head():
     gs = graphs()
     m = model(head="linear", memory_start_epoch=1)

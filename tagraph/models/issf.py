@@ -130,7 +130,10 @@ class ISSF(WeaklySupervisedTAL):
             (default: :obj:`False`)
         use_refinement (bool, optional): Full model or base-only ablation.
             (default: :obj:`True`)
-        back_weight (float, optional): (default: :obj:`0.2`)
+        back_weight (float, optional): Weight of the class-wise video loss
+            (the paper's 0.2; ``issf/thumos14`` sets 0, chosen on validation:
+            ``benchmarks/results/wtal_redetect.md``, session 15).
+            (default: :obj:`0.2`)
         att_weight (float, optional): (default: :obj:`0.1`)
         memory_weight (float, optional): (default: :obj:`0.5`)
         temperature (float, optional): (default: :obj:`0.2`)

@@ -49,6 +49,13 @@ class ISSFOutput(NamedTuple):
     refine_input: Tensor | None = None  #: [N, H] features the refinement and memory work on
 
 
+def _add(a: Tensor | None, b: Tensor | None) -> Tensor | None:
+    # Sum of two optional losses (None where neither is computed).
+    if a is None:
+        return b
+    return a if b is None else a + b
+
+
 def issf_detection_config() -> CASDetectionConfig:
     r"""ISSF's inference: thresholds :math:`0.001{:}0.002{:}0.04` on the
     attention-weighted frame probabilities, proposals of at least 2 snippets,
@@ -132,8 +139,9 @@ class ISSF(WeaklySupervisedTAL):
             (default: :obj:`True`)
         back_weight (float, optional): Weight of the class-wise video loss
             (the paper's 0.2; ``issf/thumos14`` sets 0, chosen on validation:
-            ``benchmarks/results/wtal_redetect.md``, session 15).
-            (default: :obj:`0.2`)
+            ``benchmarks/results/wtal_redetect.md``, session 15). At 0 the
+            class-wise video logits are not computed and ``loss_back`` is not
+            logged. (default: :obj:`0.2`)
         att_weight (float, optional): (default: :obj:`0.1`)
         memory_weight (float, optional): (default: :obj:`0.5`)
         temperature (float, optional): (default: :obj:`0.2`)
@@ -341,6 +349,11 @@ class ISSF(WeaklySupervisedTAL):
         return _EpochCounter(loader, self)
 
     # ------------------------------------------------------------------ forward
+    @property
+    def _class_wise(self) -> bool:
+        # The class-wise video logits are only needed by the class-wise video loss.
+        return self.back_weight != 0
+
     def forward(self, data: Any) -> ISSFOutput:
         return self._forward(snippet_batch(data, self.temporal_offsets, self.input_norm))
 
@@ -348,12 +361,13 @@ class ISSF(WeaklySupervisedTAL):
         refine = self.use_refinement if refine is None else refine
         x = self._embed(sb, self.embed_conv, self.embed)
         salient = self.saliency(x, sb.edge_index, sb.edge_type, sb.batch)
-        base = self.head(x, sb.batch, sb.num_graphs)
+        base = self.head(x, sb.batch, sb.num_graphs, class_wise=self._class_wise)
         if not refine:
             return ISSFOutput(x, salient, base, None, None)
         r_in, r_sal = self._refine_input(sb, x, salient)
         feats = self.interaction(r_in, r_sal, sb.batch, sb.num_graphs)
-        return ISSFOutput(x, r_sal, base, feats, self.head(feats, sb.batch, sb.num_graphs), r_in)
+        refined = self.head(feats, sb.batch, sb.num_graphs, class_wise=self._class_wise)
+        return ISSFOutput(x, r_sal, base, feats, refined, r_in)
 
     def _embed(self, sb: SnippetBatch, conv: nn.Module | None, embed: nn.Module) -> Tensor:
         return embed(sb.x if conv is None else conv(sb.x, sb.edge_index, sb.edge_type))
@@ -385,13 +399,14 @@ class ISSF(WeaklySupervisedTAL):
         y_fg, y_bg = torch.cat([y, zeros], 1), torch.cat([y, zeros + 1], 1)
         base = out.base
         fore = normalized_ce_loss(base.video_ca_logits[keep], y_fg[keep])
-        back = normalized_ce_loss(base.video_cw_logits[keep], y_bg[keep])
+        # The class-wise video loss (None with back_weight = 0: the logits are skipped).
+        back = self._back_loss(base, keep, y_bg)
         att = attention_contrast_loss(base.attention, sb.batch, num_graphs=sb.num_graphs)
         logs: dict[str, float] = {}
         spl = fore.new_zeros(())
         if out.refined is not None and out.refined_features is not None:
             fore = fore + normalized_ce_loss(out.refined.video_ca_logits[keep], y_fg[keep])
-            back = back + normalized_ce_loss(out.refined.video_cw_logits[keep], y_bg[keep])
+            back = _add(back, self._back_loss(out.refined, keep, y_bg))
             epoch = int(self.epoch)
             pseudo, mem, has, w_soft = self._pseudo_logits(out, sb, y, keep, epoch)
             if self.clean_teacher and self.training:
@@ -405,8 +420,9 @@ class ISSF(WeaklySupervisedTAL):
             if mem is not None and has is not None:
                 fore = fore + self.memory_weight * normalized_ce_loss(
                     mem.video_ca_logits[has], y_fg[has])
-                back = back + self.memory_weight * normalized_ce_loss(
-                    mem.video_cw_logits[has], y_bg[has])
+                mem_back = self._back_loss(mem, has, y_bg)
+                if mem_back is not None:
+                    back = _add(back, self.memory_weight * mem_back)
             weight = None
             if self.soft_mask == "disagree":
                 # Only the snippets whose pseudo label the base branch does not
@@ -421,15 +437,23 @@ class ISSF(WeaklySupervisedTAL):
             spl_term = self.soft_weight * w_soft * spl
         else:
             spl_term = spl
-        loss = fore + self.back_weight * back + self.att_weight * att + spl_term
-        logs.update(loss_fore=_f(fore), loss_back=_f(back), loss_att=_f(att),
-                    loss_soft=_f(spl))
+        loss = fore + self.att_weight * att + spl_term
+        if back is not None:
+            loss = loss + self.back_weight * back
+            logs["loss_back"] = _f(back)
+        logs.update(loss_fore=_f(fore), loss_att=_f(att), loss_soft=_f(spl))
         if self.mil_weight > 0:
             mil = sum(self._mil_loss(h.frame_logits, sb, y_bg, keep)
                       for h in (base, out.refined) if h is not None)
             loss = loss + self.mil_weight * mil
             logs["loss_mil"] = _f(mil)
         return loss, logs
+
+    def _back_loss(self, head: CosineClassifierOutput, keep: Tensor, y_bg: Tensor
+                   ) -> Tensor | None:
+        if head.video_cw_logits is None:
+            return None
+        return normalized_ce_loss(head.video_cw_logits[keep], y_bg[keep])
 
     def _pseudo_logits(self, out: ISSFOutput, sb: SnippetBatch, y: Tensor, keep: Tensor,
                        epoch: int) -> tuple[Tensor, CosineClassifierOutput | None,
@@ -446,7 +470,8 @@ class ISSF(WeaklySupervisedTAL):
                                              self._memory_labels(y), sb.num_graphs)
             has = has & keep
             if bool(has.any()):
-                mem = self.head(mem_feat, sb.batch, sb.num_graphs)
+                mem = self.head(mem_feat, sb.batch, sb.num_graphs,
+                                class_wise=self._class_wise)
                 mixed = self.pseudo_mix * pseudo + (1.0 - self.pseudo_mix) * mem.frame_logits
                 pseudo = torch.where(has[sb.batch].unsqueeze(-1), mixed, pseudo)
                 w_soft = 0.5

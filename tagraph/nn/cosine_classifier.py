@@ -15,7 +15,8 @@ class CosineClassifierOutput(NamedTuple):
     frame_logits: Tensor  #: [N, C + 1] scaled cosine to every class centre
     attention: Tensor  #: [N] class-agnostic attention in (0, 1)
     video_ca_logits: Tensor  #: [B, C + 1] from the attention-pooled video feature
-    video_cw_logits: Tensor  #: [B, C + 1] from the class-wise pooled video features
+    #: [B, C + 1] from the class-wise pooled video features (``None`` when not asked for)
+    video_cw_logits: Tensor | None
 
 
 class CosineClassifier(nn.Module):
@@ -100,7 +101,11 @@ class CosineClassifier(nn.Module):
         return self._logits(self._normalize(x), self._normalize(self.centers), self.bias)
 
     def forward(self, x: Tensor, batch: Tensor | None = None,
-                num_graphs: int | None = None) -> CosineClassifierOutput:
+                num_graphs: int | None = None, class_wise: bool = True
+                ) -> CosineClassifierOutput:
+        r"""Frame logits, attention and the video logits; with
+        :obj:`class_wise=False` the class-wise video logits (a :math:`(B, C + 1,
+        T) \times (B, T, D)` product) are skipped and returned as ``None``."""
         if batch is None:
             batch = torch.zeros(x.size(0), dtype=torch.long, device=x.device)
         x_n = self._normalize(x)
@@ -113,6 +118,8 @@ class CosineClassifier(nn.Module):
         att_d = att_d / (att_d.sum(1, keepdim=True) + 1e-5)
         ca_feat = (att_d.unsqueeze(1) @ xd).squeeze(1)  # [B, D]
         ca = self._logits(self._normalize(ca_feat), c_n, self.bias)
+        if not class_wise:
+            return CosineClassifierOutput(frame, att, ca, None)
         cw_att, _ = to_dense_batch(torch.sigmoid(frame), batch, batch_size=num_graphs)
         cw_att = cw_att * mask.unsqueeze(-1)
         cw_att = cw_att / (cw_att.sum(1, keepdim=True) + 1e-5)

@@ -64,6 +64,12 @@ def test_cosine_classifier_matches_per_video_reference():
         start += t
     assert out.frame_logits.shape == (10, 4)
     torch.testing.assert_close(head.fg_center.detach(), -head.centers[-1:].detach())
+    # class_wise=False skips the class-wise video logits and changes nothing else
+    for h in (head, CosineClassifier(5, num_classes=3, normalize=False).double()):
+        full, part = h(x, batch), h(x, batch, class_wise=False)
+        assert part.video_cw_logits is None and full.video_cw_logits is not None
+        for f in ("frame_logits", "attention", "video_ca_logits"):
+            torch.testing.assert_close(getattr(part, f), getattr(full, f))
 
 
 def test_linear_head_matches_per_video_reference():

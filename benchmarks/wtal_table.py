@@ -32,6 +32,14 @@ snippets; THUMOS14's training-set size with the table's short videos (the size s
         --budget "model.hidden_channels=512 optim.lr=0.001 data.synthetic.num_train=200" \
         --out runs/wtal_table_200.jsonl
 
+Whole runs on THUMOS14's real action timings (``--timings``: SyntheticTAL features of the
+variant's geometry for the 412 videos, durations, frame rates and instances of the file,
+written as a THUMOS-layout folder and read by the THUMOS14 reader with each shipped
+config's data settings, ``max_snippets`` included, as a user's own data)::
+
+    PYTHONPATH=. python benchmarks/wtal_table.py --timings ../shared/data/thumos14/thumos14.json \
+        --variants i3d512 --epochs 20 --out runs/wtal_timings.jsonl
+
 Results are appended to ``--out`` (JSON lines), one per run; finished runs are
 skipped when the command is run again, so it can be interrupted and continued.
 """
@@ -93,9 +101,18 @@ def run_one(name: str, variant: str, seed: int, args: dict[str, Any]) -> dict[st
 
     method, ablation = RUNS[name]
     cfg = load_config(f"{method}/thumos14")
-    cfg["data"].update(dataset="synthetic", root=args["root"], size="full", data_seed=0,
-                       variant=variant, max_snippets=0)
-    cfg["data"]["synthetic"] = dict(SPEED_SIZE if args.get("thumos_size") else TABLE_SIZE)
+    size = _size_tag(args)
+    if args.get("timings"):
+        # the shipped config's data settings, with the keys a user sets for a THUMOS-layout
+        # folder (README): root, annotation file, feature folder, stride, clicks
+        folder, geometry = args["timings_data"][variant], _geometry(variant)
+        cfg["data"].update(dataset="thumos14", root=folder, annotations=args["timings"],
+                           features="features", feature_stride=float(geometry["stride"]),
+                           feature_window=float(geometry["window"]), clicks="clicks.json")
+    else:
+        cfg["data"].update(dataset="synthetic", root=args["root"], size="full", data_seed=0,
+                           variant=variant, max_snippets=0)
+        cfg["data"]["synthetic"] = dict(SPEED_SIZE if size == "thumos" else TABLE_SIZE)
     cfg["seed"] = seed
     epochs = int(args.get("method_epochs", {}).get(name, args["epochs"]))
     cfg = apply_overrides(cfg, [*args["budget"], f"train.epochs={epochs}", *ablation])
@@ -118,8 +135,7 @@ def run_one(name: str, variant: str, seed: int, args: dict[str, Any]) -> dict[st
     loss_key = "loss"
     return dict(
         name=name, method=method, variant=variant, seed=seed, epochs=epochs,
-        size="thumos" if args.get("thumos_size") else "table",
-        synthetic=dict(cfg["data"]["synthetic"]),  # the size after the budget's overrides
+        size=size, synthetic=dict(cfg["data"].get("synthetic", {})),  # after the budget
         budget=args["budget"], mAP=[float(v) for v in res.mAP], avg=float(res.average_mAP),
         val_mAP=float(summary["val_mAP"]), best_epoch=summary["best_epoch"],
         first_loss=float(hist[0][loss_key]), last_loss=float(hist[-1][loss_key]),
@@ -129,6 +145,19 @@ def run_one(name: str, variant: str, seed: int, args: dict[str, Any]) -> dict[st
         infer_videos_per_s=len(ids) / t_pred, train_s=t_train,
         in_channels=data.in_channels, classes=len(data.classes),
     )
+
+
+def _geometry(variant: str) -> dict[str, Any]:
+    from tagraph.data.synthetic import DEFAULTS, SYNTHETIC_VARIANTS
+
+    return {**DEFAULTS, **SYNTHETIC_VARIANTS[variant]}
+
+
+def _size_tag(args: Any) -> str:
+    get = args.get if isinstance(args, dict) else lambda k: getattr(args, k, None)
+    if get("timings"):
+        return "timings"
+    return "thumos" if get("thumos_size") else "table"
 
 
 #: THUMOS14-sized data of the speed check: 200 training videos of ~400 snippets x 512-d.
@@ -323,6 +352,12 @@ def main() -> None:
     p.add_argument("--thumos-size", action="store_true",
                    help="whole runs at the speed check's size (200 training videos of ~400 "
                         "snippets x 512-d) instead of the table's; use with --variants i3d512")
+    p.add_argument("--timings", metavar="JSON",
+                   help="whole runs on SyntheticTAL features for the videos and action timings "
+                        "of this ActivityNet-style file (e.g. ../shared/data/thumos14/"
+                        "thumos14.json: THUMOS14's real timings), read through the THUMOS14 "
+                        "reader with the shipped data settings (max_snippets included), as a "
+                        "user's own THUMOS-layout folder")
     p.add_argument("--method-epochs", nargs="*", default=[], metavar="NAME=EPOCHS",
                    help="per-row train.epochs caps (e.g. backtal=10), else --epochs")
     args = p.parse_args()
@@ -343,19 +378,27 @@ def main() -> None:
         if out.is_file() else []
     if not args.summarize:
         done = {_key(r) for r in rows}
-        size = "thumos" if args.thumos_size else "table"
+        size = _size_tag(args)
         todo = [(n, v, s) for s in args.seeds for v in args.variants for n in args.methods
                 if (n, v, s, method_epochs.get(n, args.epochs), tuple(args.budget), size)
                 not in done]
         # generate each variant's data once, before the parallel runs
-        from tagraph.data.synthetic import generate_synthetic_tal
+        from tagraph.data.synthetic import generate_synthetic_features, generate_synthetic_tal
 
+        timings_data = {}
         for v in args.variants:
+            if args.timings:
+                timings_data[v] = str(generate_synthetic_features(
+                    args.timings, Path(args.root) / "timings", dict(SYNTHETIC_VARIANTS[v]),
+                    0).folder)
+                continue
             generate_synthetic_tal(Path(args.root) / "raw", {
                 **(SPEED_SIZE if args.thumos_size else TABLE_SIZE), **SYNTHETIC_VARIANTS[v]}, 0)
         kw = dict(root=args.root, runs=args.runs, epochs=args.epochs, budget=args.budget,
                   threads=args.threads, thumos_size=args.thumos_size,
-                  method_epochs=method_epochs)
+                  method_epochs=method_epochs,
+                  timings=str(Path(args.timings).resolve()) if args.timings else None,
+                  timings_data=timings_data)
         out.parent.mkdir(parents=True, exist_ok=True)
         print(f"{len(todo)} runs ({len(rows)} done) on {args.jobs} process(es), load "
               f"{os.getloadavg()[0]:.1f}", flush=True)

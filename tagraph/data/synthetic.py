@@ -35,6 +35,7 @@ __all__ = [
     "SYNTHETIC_VARIANTS",
     "SyntheticFiles",
     "SyntheticTAL",
+    "generate_synthetic_features",
     "generate_synthetic_tal",
     "synthetic_config",
 ]
@@ -280,14 +281,16 @@ def _sample_annotations(cfg: Mapping[str, Any], rng: np.random.Generator) -> dic
 def _features(cfg: Mapping[str, Any], ann: Mapping[str, Any], rng: np.random.Generator):
     """Per-snippet coefficients on the RGB / Flow bases (all videos at once)."""
     V, C = ann["V"], ann["C"]
-    fps, stride, window = cfg["fps"], cfg["stride"], cfg["window"]
+    stride, window = cfg["stride"], cfg["window"]
     dur = ann["dur"]
-    T = np.array([num_snippets_for(d, fps, stride, window) for d in dur.tolist()])
+    fps = ann["fps"] if "fps" in ann else np.full(V, float(cfg["fps"]))  # per video
+    T = np.array([num_snippets_for(d, f, stride, window)
+                  for d, f in zip(dur.tolist(), fps.tolist())])
     svid = np.repeat(np.arange(V), T)
     soff = np.concatenate([[0], np.cumsum(T)])
     t = np.arange(soff[-1]) - soff[:-1][svid]
-    tau = (t * stride + window / 2) / fps
-    h = window / 2 / fps
+    tau = (t * stride + window / 2) / fps[svid]
+    h = window / 2 / fps[svid]
     N = len(t)
 
     # instance lookup: the last instance starting at or before tau, and the next one
@@ -355,8 +358,8 @@ def _features(cfg: Mapping[str, Any], ann: Mapping[str, Any], rng: np.random.Gen
     bvid = np.repeat(np.arange(V), nb)
     bs = rng.random(len(bvid)) * dur[bvid]
     bl = 2.0 * np.exp(0.5 * rng.standard_normal(len(bvid)))
-    bi0 = np.clip(np.ceil((bs * fps - window / 2) / stride), 0, T[bvid]).astype(np.int64)
-    bi1 = np.clip(np.floor(((bs + bl) * fps - window / 2) / stride) + 1, 0,
+    bi0 = np.clip(np.ceil((bs * fps[bvid] - window / 2) / stride), 0, T[bvid]).astype(np.int64)
+    bi1 = np.clip(np.floor(((bs + bl) * fps[bvid] - window / 2) / stride) + 1, 0,
                   T[bvid]).astype(np.int64)
     bamp = cfg["burst_strength"] * np.exp(0.3 * rng.standard_normal(len(bvid)))
     diff = np.zeros(N + 1)
@@ -418,8 +421,9 @@ def _proposals(cfg, ann, v, rng) -> np.ndarray:
     rnd = np.stack([rs, rs + rl], 1)
     p = np.concatenate([jit, win, rnd])
     p = np.clip(p, 0, dur)
-    p = p[p[:, 1] - p[:, 0] >= 1.0 / cfg["fps"]]
-    return np.round(p * cfg["fps"]) / cfg["fps"]
+    fps = float(ann["fps"][v]) if "fps" in ann else float(cfg["fps"])
+    p = p[p[:, 1] - p[:, 0] >= 1.0 / fps]
+    return np.round(p * fps) / fps
 
 
 def generate_synthetic_tal(
@@ -520,6 +524,198 @@ def generate_synthetic_tal(
     return files
 
 
+def _scene_groups(labels: list[np.ndarray], C: int, group_sizes: tuple[int, ...],
+                  rng: np.random.Generator) -> np.ndarray:
+    # Scene group of each class for annotation-file timings: classes that share at least
+    # two videos (CricketBowling / CricketShot, CliffDiving / Diving in THUMOS14) are kept
+    # in one group (connected components); the components go, largest first, to the group
+    # of group_sizes with the most room left, the other classes fill the rest at random.
+    # When the components do not fit (or group_sizes does not sum to C), each component
+    # is a group of its own.
+    pair = np.zeros((C, C), np.int64)
+    for lab in labels:
+        u = np.unique(lab)
+        pair[np.ix_(u, u)] += 1
+    parent = list(range(C))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for i, j in zip(*np.nonzero(np.triu(pair, 1) >= 2)):
+        parent[find(int(i))] = find(int(j))
+    comps: dict[int, list[int]] = {}
+    for c in range(C):
+        comps.setdefault(find(c), []).append(c)
+    multi = sorted((m for m in comps.values() if len(m) > 1), key=len, reverse=True)
+    single = [m[0] for m in comps.values() if len(m) == 1]
+    group_of = np.full(C, -1, np.int64)
+    room = np.array(group_sizes, np.int64)
+    if int(room.sum()) == C:
+        for m in multi:
+            g = int(room.argmax())
+            if room[g] < len(m):
+                break
+            group_of[m] = g
+            room[g] -= len(m)
+        else:
+            slots = np.repeat(np.arange(len(room)), room)
+            group_of[np.array(single, np.int64)] = slots[rng.permutation(len(slots))]
+            return group_of
+    for g, m in enumerate(multi + [[c] for c in single]):
+        group_of[m] = g
+    return group_of
+
+
+def _annotations_from_file(videos: Mapping[str, VideoAnnotation], classes: list[str],
+                           cfg: Mapping[str, Any], rng: np.random.Generator
+                           ) -> dict[str, Any]:
+    # The generator's annotation arrays (see _sample_annotations) for given timings:
+    # instances sorted by (video, start), clipped to [0, duration]; c1 / c2 = the video's
+    # most / second most frequent class (c2 = c1 with one class; a video without
+    # instances gets a random context class).
+    index = {c: i for i, c in enumerate(classes)}
+    C, V = len(classes), len(videos)
+    dur, fps, c1, c2, n = (np.zeros(V), np.zeros(V), np.zeros(V, np.int64),
+                           np.zeros(V, np.int64), np.zeros(V, np.int64))
+    vid, cls, start, end, labels = [], [], [], [], []
+    for v, a in enumerate(videos.values()):
+        dur[v], fps[v] = float(a.duration), float(a.fps)
+        keep = [i for i, lab in enumerate(a.labels) if lab in index]
+        lab = np.array([index[a.labels[i]] for i in keep], np.int64)
+        seg = np.clip(a.segments[keep].reshape(-1, 2), 0.0, dur[v])
+        ok = seg[:, 1] > seg[:, 0]
+        seg, lab = seg[ok], lab[ok]
+        order = np.lexsort((seg[:, 1], seg[:, 0]))
+        seg, lab = seg[order], lab[order]
+        labels.append(lab)
+        n[v] = len(lab)
+        if len(lab):
+            counts = np.bincount(lab, minlength=C)
+            ranked = np.argsort(-counts, kind="stable")
+            c1[v] = ranked[0]
+            c2[v] = ranked[1] if counts[ranked[1]] > 0 else ranked[0]
+        else:
+            c1[v] = c2[v] = rng.integers(C)
+        vid.append(np.full(len(lab), v, np.int64))
+        cls.append(lab)
+        start.append(seg[:, 0])
+        end.append(seg[:, 1])
+    vid_a = np.concatenate(vid) if vid else np.zeros(0, np.int64)
+    group_of = _scene_groups(labels, C, tuple(cfg["group_sizes"]), rng)
+    amp = np.exp(0.3 * rng.standard_normal(len(vid_a)))
+    amp = np.where(rng.random(len(vid_a)) < cfg["weak_instance_prob"], 0.4 * amp, amp)
+    return dict(V=V, C=C, group_of=group_of, dur=dur, fps=fps, c1=c1, c2=c2, n=n, vid=vid_a,
+                cls=np.concatenate(cls), start=np.concatenate(start), end=np.concatenate(end),
+                amp=amp)
+
+
+def generate_synthetic_features(
+    annotations: str | os.PathLike,
+    root: str | os.PathLike,
+    size: str | Mapping[str, Any] = "full",
+    seed: int = 0,
+    force: bool = False,
+) -> SyntheticFiles:
+    r"""SyntheticTAL features for the videos and timings of an existing
+    ActivityNet-style annotation file (e.g. THUMOS14's real ground truth), in
+    the standard on-disk layout, so that a method can be run on real action
+    timings (overlapping classes, real durations, frame rates and instance
+    counts) through the same readers and command line as real features::
+
+        <root>/synthetic-<hash>/features/<video_id>.npy  [T, D] float32, RGB first
+                                clicks.json        BackTAL background clicks
+                                proposals/<subset>_proposal_list.txt  (SSN format)
+                                classes.txt, config.json
+
+    The annotation file is read, never copied: point ``data.annotations`` at
+    it, e.g. ``tagraph train --config mil/thumos14 --set data.root=<folder>
+    --set data.annotations=/data/thumos14.json --set data.features=features
+    --set data.feature_stride=16 --set data.clicks=clicks.json``.
+
+    The generative model is :func:`generate_synthetic_tal`'s, with its sampled
+    durations, classes and instances replaced by the file's: every video's
+    duration and frame rate (both required), its instances (clipped to
+    :math:`[0, \mathrm{duration}]`; labels outside the classes, e.g.
+    ``Ambiguous``, are ignored), its primary and second class (the two most
+    frequent). Classes that share at least two videos are put in one scene
+    group; the other classes fill :obj:`group_sizes` at random. Instances
+    may overlap (CliffDiving inside Diving): each snippet shows the instance
+    that covers most of it. The size fields that describe the timings
+    (:obj:`num_train`, :obj:`num_test`, :obj:`num_classes`, durations,
+    lengths, coverage) are not used; the feature geometry (:obj:`feature_dim`,
+    :obj:`stride`, :obj:`window`, :obj:`nonnegative`, :obj:`feature_scale`,
+    noise) and the feature strengths are.
+
+    Args:
+        annotations (str or Path): ActivityNet-style JSON.
+        root (str or Path): Parent folder.
+        size (str or dict, optional): As in :func:`generate_synthetic_tal`,
+            e.g. ``{**SYNTHETIC_VARIANTS["i3d512"]}``. (default: :obj:`"full"`)
+        seed (int, optional): Seed. (default: :obj:`0`)
+        force (bool, optional): Regenerate even when present.
+
+    Returns:
+        SyntheticFiles: Paths; :obj:`annotation_file` is :obj:`annotations`.
+
+    Raises:
+        ValueError: A video without a duration or frame rate (naming the file and
+            the video), or a file without labelled instances.
+    """
+    from tagraph.io import load_annotations
+
+    ann_path = Path(annotations).resolve()
+    videos = load_annotations(ann_path)
+    for vid, a in videos.items():
+        for field_ in ("duration", "fps"):
+            value = getattr(a, field_)
+            if value is None or not value > 0:
+                raise ValueError(f"{ann_path}: video '{vid}': field '{field_}' is required "
+                                 f"(a positive number) to synthesise its features, got {value!r}")
+    classes = sorted({lab for a in videos.values() for lab in a.labels
+                      if lab.lower() != "ambiguous"})
+    if not classes:
+        raise ValueError(f"{ann_path}: no labelled instances to synthesise features for")
+    cfg = synthetic_config(size) if isinstance(size, str) else synthetic_config("full", **size)
+    cfg["num_classes"] = len(classes)
+    st = ann_path.stat()
+    key = dict(cfg, annotations=str(ann_path), annotations_size=st.st_size,
+               annotations_mtime_ns=st.st_mtime_ns)
+    root = Path(root)
+    folder = root / f"synthetic-{_config_hash(key, seed)}"
+    files = SyntheticFiles(
+        folder=folder, annotation_file=ann_path, feature_dir=folder / "features",
+        classes_file=folder / "classes.txt",
+        proposal_files={s: folder / "proposals" / f"{s.lower()}_proposal_list.txt"
+                        for s in dict.fromkeys(a.subset or "" for a in videos.values())},
+        clicks_file=folder / "clicks.json", config=dict(cfg))
+    if folder.is_dir() and (folder / "config.json").is_file() and not force:
+        files.config = json.loads((folder / "config.json").read_text())["config"]
+        return files
+    root.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".synthetic-", dir=root))
+    try:
+        ann = _annotations_from_file(videos, classes, cfg, np.random.default_rng([seed, 0]))
+        # the scene groups actually used (components of their own when they did not fit)
+        used = dict(cfg, group_sizes=tuple(int(g) for g in np.bincount(ann["group_of"])))
+        ids = list(videos)
+        subsets = [videos[v].subset or "" for v in ids]
+        _write_videos(tmp, used, seed, ann, ids, subsets, classes)
+        files.config = json.loads(json.dumps(dict(key, group_sizes=used["group_sizes"])))
+        atomic_write(tmp / "config.json", json.dumps(
+            {"config": files.config, "seed": seed, "generator_version": _GENERATOR_VERSION,
+             "tagraph_version": tagraph.__version__}, indent=1, default=list))
+        if folder.exists():
+            shutil.rmtree(folder)
+        os.replace(tmp, folder)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return files
+
+
 def _files(folder: Path, cfg: Mapping[str, Any]) -> SyntheticFiles:
     return SyntheticFiles(
         folder=folder,
@@ -536,10 +732,24 @@ def _files(folder: Path, cfg: Mapping[str, Any]) -> SyntheticFiles:
 def _write(folder: Path, cfg: Mapping[str, Any], seed: int) -> None:
     rng = np.random.default_rng([seed, 0])
     ann = _sample_annotations(cfg, rng)
-    V, C = ann["V"], ann["C"]
-    classes = [f"action_{c:02d}" for c in range(C)]
+    classes = [f"action_{c:02d}" for c in range(ann["C"])]
     subsets = ["Validation"] * cfg["num_train"] + ["Test"] * cfg["num_test"]
     ids = [f"synthetic_{s.lower()}_{i:07d}" for i, s in enumerate(subsets)]
+    annotations = _write_videos(folder, cfg, seed, ann, ids, subsets, classes)
+    save_annotations(folder / "annotations.json", annotations,
+                     version=f"SyntheticTAL-{_GENERATOR_VERSION}")
+    atomic_write(folder / "config.json", json.dumps(
+        {"config": cfg, "seed": seed, "generator_version": _GENERATOR_VERSION,
+         "tagraph_version": tagraph.__version__}, indent=1, default=list))
+
+
+def _write_videos(folder: Path, cfg: Mapping[str, Any], seed: int, ann: Mapping[str, Any],
+                  ids: list[str], subsets: list[str], classes: list[str]
+                  ) -> dict[str, VideoAnnotation]:
+    # Features, SSN proposal lists, background clicks and classes.txt of the videos of
+    # `ann`; returns their ground truth (the caller decides whether to write it).
+    V, C = ann["V"], ann["C"]
+    fps_of = ann["fps"] if "fps" in ann else np.full(V, float(cfg["fps"]))
     BR, BF = _bases(cfg, ann, np.random.default_rng([seed, 1]))
     T, soff, R, F = _features(cfg, ann, np.random.default_rng([seed, 2]))
     (folder / "features").mkdir()
@@ -548,7 +758,8 @@ def _write(folder: Path, cfg: Mapping[str, Any], seed: int) -> None:
     d = cfg["feature_dim"] // 2
     BR32, BF32 = BR.astype(np.float32), BF.astype(np.float32)
     inst_off = np.concatenate([[0], np.cumsum(ann["n"])])
-    annotations, plists = {}, {"Validation": [], "Test": []}
+    annotations: dict[str, VideoAnnotation] = {}
+    plists: dict[str, list[ProposalList]] = {s: [] for s in dict.fromkeys(subsets)}
     clicks = {}
     brng = np.random.default_rng([seed, 5])
     scale = np.float32(cfg["white_noise"] * cfg["noise_scale"] / math.sqrt(2))
@@ -577,25 +788,20 @@ def _write(folder: Path, cfg: Mapping[str, Any], seed: int) -> None:
             i0, i1 = inst_off[v], inst_off[v + 1]
             seg = np.stack([ann["start"][i0:i1], ann["end"][i0:i1]], 1)
             lab = ann["cls"][i0:i1]
-            dur = float(ann["dur"][v])
-            annotations[ids[v]] = VideoAnnotation(ids[v], subsets[v], dur, cfg["fps"], seg,
+            dur, fps = float(ann["dur"][v]), float(fps_of[v])
+            annotations[ids[v]] = VideoAnnotation(ids[v], subsets[v], dur, fps, seg,
                                                   [classes[c] for c in lab.tolist()])
             props = _proposals(cfg, ann, v, np.random.default_rng([seed, 4, v]))
             plists[subsets[v]].append(ProposalList.from_segments(
-                ids[v], props, seg, lab, cfg["fps"], int(round(dur * cfg["fps"]))))
+                ids[v], props, seg, lab, fps, int(round(dur * fps))))
             clicks[ids[v]] = simulate_clicks(seg, lab, dur, C, video_rng(seed, ids[v]))
     finally:
         torch.set_num_threads(threads)
-    save_annotations(folder / "annotations.json", annotations,
-                     version=f"SyntheticTAL-{_GENERATOR_VERSION}")
     atomic_write(folder / "classes.txt", "\n".join(classes) + "\n")
-    write_ssn_proposals(folder / "proposals" / "validation_proposal_list.txt",
-                        plists["Validation"])
-    write_ssn_proposals(folder / "proposals" / "test_proposal_list.txt", plists["Test"])
+    for subset, plist in plists.items():
+        write_ssn_proposals(folder / "proposals" / f"{subset.lower()}_proposal_list.txt", plist)
     write_clicks(folder / "clicks.json", clicks, classes)
-    atomic_write(folder / "config.json", json.dumps(
-        {"config": cfg, "seed": seed, "generator_version": _GENERATOR_VERSION,
-         "tagraph_version": tagraph.__version__}, indent=1, default=list))
+    return annotations
 
 
 _SYN_SUBSETS = {"train": "Validation", "validation": "Validation", "val": "Validation",

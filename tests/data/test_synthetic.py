@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from tagraph.data import SyntheticTAL, TALDataset, generate_synthetic_tal, read_ssn_proposals
-from tagraph.data.clicks import merge_segments
+from tagraph.data.clicks import merge_segments, read_clicks
 from tagraph.data.synthetic import _ar1, synthetic_config
 from tagraph.io import load_annotations
 from tagraph.ops import segment_iou
@@ -213,3 +213,141 @@ def test_named_variants_are_valid_configs():
         strides.add(cfg["stride"])
     assert {512, 1024, 2048} <= dims and {"none", "relu", "softplus"} <= signs
     assert {4, 16} <= strides
+
+
+def _timings_file(path):
+    # THUMOS14-like timings: two frame rates, nested instances (CliffDiving inside Diving,
+    # co-occurring in two videos), an Ambiguous segment, a one-class video.
+    def inst(label, s, e):
+        return {"label": label, "segment": [s, e]}
+
+    db = {
+        "v_a": {"subset": "Validation", "duration": 40.0, "fps": 30.0, "annotations": [
+            inst("Diving", 5.0, 15.0), inst("CliffDiving", 8.0, 11.0), inst("Ambiguous", 20, 22),
+            inst("Diving", 30.0, 34.0)]},
+        "v_b": {"subset": "Validation", "duration": 33.3, "fps": 25.0, "annotations": [
+            inst("CliffDiving", 2.0, 6.0), inst("Diving", 12.0, 20.0)]},
+        "v_c": {"subset": "Test", "duration": 51.7, "fps": 29.97, "annotations": [
+            inst("Shotput", 10.0, 14.0), inst("Shotput", 40.0, 52.0)]},
+        "v_d": {"subset": "Test", "duration": 24.0, "fps": 30.0, "annotations": [
+            inst("HighJump", 1.0, 9.0), inst("Diving", 15.0, 18.0)]},
+    }
+    path.write_text(json.dumps({"version": "test", "database": db}))
+    return path
+
+
+def test_features_for_given_timings(tmp_path):
+    from tagraph.data.synthetic import _scene_groups, generate_synthetic_features
+    from tagraph.data.video import num_snippets_for
+
+    ann_file = _timings_file(tmp_path / "gt.json")
+    size = {**TINY, "stride": 16, "window": 16, "nonnegative": "softplus"}
+    f = generate_synthetic_features(ann_file, tmp_path / "data", size, seed=1)
+    assert f.annotation_file == ann_file.resolve()
+    assert not (f.folder / "annotations.json").exists()  # read, never copied
+    assert f.classes == ["CliffDiving", "Diving", "HighJump", "Shotput"]  # no Ambiguous
+    gt = load_annotations(ann_file)
+    for vid, a in gt.items():
+        x = np.load(f.feature_dir / f"{vid}.npy")
+        assert x.shape == (num_snippets_for(a.duration, a.fps, 16, 16), 16)
+        assert x.dtype == np.float32 and np.isfinite(x).all() and (x > 0).all()
+    cfg = json.loads((f.folder / "config.json").read_text())["config"]
+    # the pair shares two videos: one scene group; default group_sizes (20 classes) do not
+    # fit 4 classes, so every other class is a group of its own
+    assert cfg["num_classes"] == 4 and cfg["group_sizes"] == [2, 1, 1] == f.config["group_sizes"]
+    clicks = read_clicks(f.clicks_file, f.classes)
+    assert set(clicks) == set(gt)
+    for vid, (times, labels) in clicks.items():  # background clicks outside every instance
+        assert len(times) and (labels == 4).all()
+        seg = gt[vid].segments
+        assert not ((times[:, None] > seg[:, 0]) & (times[:, None] < seg[:, 1])).any()
+    props = read_ssn_proposals(f.proposal_files["Test"], {v: a.fps for v, a in gt.items()}, 4)
+    assert set(props) == {"v_c", "v_d"}
+    # deterministic, cached, keyed by the file
+    again = generate_synthetic_features(ann_file, tmp_path / "data", size, seed=1)
+    assert again.folder == f.folder
+    other = generate_synthetic_features(ann_file, tmp_path / "other", size, seed=1, force=True)
+    for vid in gt:
+        assert np.array_equal(np.load(f.feature_dir / f"{vid}.npy"),
+                              np.load(other.feature_dir / f"{vid}.npy"))
+    text = ann_file.read_text().replace("51.7", "51.9")
+    ann_file.write_text(text)
+    assert generate_synthetic_features(ann_file, tmp_path / "data", size, seed=1).folder \
+        != f.folder
+    # classes sharing two videos share a scene group; the rest fill group_sizes
+    labels = [np.array([1, 0, 1]), np.array([0, 1]), np.array([3, 3]), np.array([2, 1])]
+    g = _scene_groups(labels, 4, (2, 1, 1), np.random.default_rng(0))
+    assert g[0] == g[1] and np.bincount(g).tolist() == [2, 1, 1]
+    g = _scene_groups(labels, 4, (1, 1, 1, 1), np.random.default_rng(0))  # pair does not fit
+    assert g[0] == g[1] and len(set(g.tolist())) == 3
+
+
+def test_features_for_given_timings_errors(tmp_path):
+    from tagraph.data.synthetic import generate_synthetic_features
+
+    db = {"v_x": {"subset": "Test", "duration": 30.0,
+                  "annotations": [{"label": "A", "segment": [1.0, 2.0]}]}}
+    (tmp_path / "gt.json").write_text(json.dumps({"database": db}))
+    with pytest.raises(ValueError, match=r"gt.json: video 'v_x': field 'fps'"):
+        generate_synthetic_features(tmp_path / "gt.json", tmp_path / "d", TINY)
+    assert not (tmp_path / "d").exists() or not any((tmp_path / "d").iterdir())
+
+
+def test_features_for_given_timings_show_the_actions(tmp_path):
+    """The class motion follows the file's timings: projected on the generator's own motion
+    direction of an instance's class, the Flow half is higher inside the instance than on
+    the video's background, and inside the nested CliffDiving higher for CliffDiving than
+    for the Diving around it."""
+    from tagraph.data.synthetic import _annotations_from_file, _bases, generate_synthetic_features
+
+    ann_file = _timings_file(tmp_path / "gt.json")
+    size = {**TINY, "feature_dim": 64, "noise_scale": 0.3}
+    f = generate_synthetic_features(ann_file, tmp_path, size, seed=0)
+    gt = load_annotations(ann_file)
+    ann = _annotations_from_file(gt, f.classes, f.config, np.random.default_rng([0, 0]))
+    _, BF = _bases(f.config, ann, np.random.default_rng([0, 1]))
+    index = {c: i for i, c in enumerate(f.classes)}
+    gaps = []
+    for vid, a in gt.items():
+        x = np.load(f.feature_dir / f"{vid}.npy")[:, 32:]
+        t = (np.arange(len(x)) * 16 + 8) / a.fps
+        inside = (t[:, None] > a.segments[:, 0] - 1) & (t[:, None] < a.segments[:, 1] + 3)
+        bg = ~inside.any(1)
+        for (s, e), lab in zip(a.segments, a.labels):
+            if lab == "Ambiguous" or (vid == "v_a" and lab == "Diving" and s == 5.0):
+                continue
+            body = (t > s + 0.5) & (t < e - 0.5)
+            proj = x @ BF[index[lab]]
+            gaps.append(proj[body].mean() - proj[bg].mean())
+    assert min(gaps) > 0.1 and np.mean(gaps) > 0.3
+    x = np.load(f.feature_dir / "v_a.npy")[:, 32:]
+    t = (np.arange(len(x)) * 16 + 8) / 30.0
+    inner = (t > 8.5) & (t < 10.5)
+    cliff, diving = x @ BF[index["CliffDiving"]], x @ BF[index["Diving"]]
+    assert cliff[inner].mean() > diving[inner].mean()
+
+
+def test_features_for_thumos14_timings_read_as_a_user_folder(tmp_path):
+    """The real THUMOS14 timings (``../shared``; skipped when absent) through the THUMOS14
+    reader with a shipped config and the README's keys."""
+    from tagraph.data.synthetic import generate_synthetic_features
+    from tagraph.engine.config import apply_overrides, load_config
+    from tagraph.engine.runner import load_data
+    from tests.data.helpers import shared_data
+
+    shared = shared_data()
+    if shared is None or not (shared / "thumos14" / "thumos14.json").is_file():
+        pytest.skip("THUMOS14 annotations not in ../shared")
+    ann_file = shared / "thumos14" / "thumos14.json"
+    with pytest.warns(Warning):  # 30 segments reach past their video's end (kept)
+        f = generate_synthetic_features(ann_file, tmp_path, {"feature_dim": 8}, seed=0)
+    assert f.config["group_sizes"] == [4, 4, 3, 3, 2, 2, 1, 1]  # THUMOS14's pairs fit
+    run = apply_overrides(load_config("backtal/thumos14"), [
+        f"data.root={f.folder}", f"data.annotations={ann_file}", "data.features=features",
+        "data.feature_stride=16", "data.clicks=clicks.json", "data.max_snippets=0"])
+    with pytest.warns(Warning):
+        data = load_data(run)
+    assert len(data.train) + len(data.val) == 200 and len(data.test) == 212
+    assert data.in_channels == 8 and len(data.classes) == 20
+    assert all(int(g.gt_segments.size(0)) > 0 for g in data.test)
+    assert sum(len(data.gt[g.video_id].segments) for g in data.test) == 3358

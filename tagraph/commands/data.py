@@ -1,4 +1,5 @@
-"""``tagraph data check``: what a dataset folder holds and what training would reject."""
+"""``tagraph data check``: what a dataset folder holds and what training would reject;
+``tagraph data synth``: synthetic features for the timings of an annotation file."""
 
 from __future__ import annotations
 
@@ -45,8 +46,59 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                    help="override a config key (dotted, TOML value), repeatable")
     c.add_argument("--json", action="store_true", help="print one JSON object")
     c.set_defaults(func=run, _parser=c)
+    from tagraph.data.synthetic import SYNTHETIC_VARIANTS
+
+    g = sub.add_parser(
+        "synth", help="synthetic features for the videos and timings of an annotation file",
+        description="Write SyntheticTAL features (tagraph.data.generate_synthetic_features) "
+        "for every video of an ActivityNet-style annotation file, with its durations, frame "
+        "rates and action instances (e.g. THUMOS14's real ground truth), as a THUMOS-layout "
+        "folder: features/<video_id>.npy, clicks.json (background clicks), "
+        "proposals/<subset>_proposal_list.txt. The annotation file is read, not copied. "
+        "Prints the folder and the --set keys that read it.",
+        epilog=SYNTH_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    g.add_argument("annotations", metavar="ANNOTATIONS", help="ActivityNet-style JSON (every "
+                   "video needs 'duration' and 'fps')")
+    g.add_argument("--out", required=True, metavar="DIR", help="parent folder; the data go "
+                   "to DIR/synthetic-<hash> (reused when the file and settings are unchanged)")
+    g.add_argument("--variant", default="i3d512", choices=sorted(SYNTHETIC_VARIANTS),
+                   help="feature geometry (default: i3d512, I3D-like 512-d non-negative "
+                   "features at a 16-frame stride)")
+    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--force", action="store_true", help="regenerate even when present")
+    g.set_defaults(func=run_synth, _parser=g)
     p.set_defaults(func=lambda args: (p.print_help(), 0)[1])
     return p
+
+
+SYNTH_EPILOG = """\
+example (THUMOS14's real timings, then any method on them as on your own features):
+  tagraph data synth /data/thumos14.json --out runs/thumos_like
+  tagraph train --config mil/thumos14 --set data.root=runs/thumos_like/synthetic-<hash> \\
+      --set data.annotations=/data/thumos14.json --set data.features=features \\
+      --set data.feature_stride=16 --set data.clicks=clicks.json
+"""
+
+
+def run_synth(args: argparse.Namespace) -> int:
+    def go() -> int:
+        from tagraph.data.synthetic import SYNTHETIC_VARIANTS, generate_synthetic_features
+
+        geometry = dict(SYNTHETIC_VARIANTS[args.variant])
+        f = generate_synthetic_features(args.annotations, args.out, geometry, seed=args.seed,
+                                        force=args.force)
+        n = sum(1 for _ in f.feature_dir.glob("*.npy"))
+        cfg = f.config
+        stride = cfg["stride"]
+        print(f"{n} videos, {len(f.classes)} classes, D = {cfg['feature_dim']}, stride "
+              f"{stride} frames ({args.variant}): {f.folder}")
+        sets = [f"data.root={f.folder}", f"data.annotations={f.annotation_file}",
+                "data.features=features", f"data.feature_stride={stride}",
+                "data.clicks=clicks.json"]
+        print("read it with: " + " ".join(f"--set {s}" for s in sets))
+        return 0
+
+    return run_guarded("data synth", go)
 
 
 def _guess(root: Path) -> list[str]:

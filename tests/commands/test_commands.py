@@ -236,3 +236,25 @@ def test_evaluate_prints_videos_without_predictions(tmp_path, capsys):
     assert data["positive_videos_without_predictions"] == 6 and data["predictions"] == 3
     # one TP ranked after two tied FPs (official tie order), recall 1/7: AP = 1/3 * 1/7
     assert data["mAP"] == [pytest.approx(1 / 21)]
+
+
+def test_data_synth_writes_a_folder_that_data_check_reads(tmp_path, capsys):
+    db = {f"v{i}": {"subset": "Validation" if i < 3 else "Test", "duration": 20.0 + i,
+                    "fps": 25.0 if i % 2 else 30.0, "annotations": [
+                        {"label": "Jump" if i % 2 else "Throw", "segment": [2.0, 6.0 + i]}]}
+          for i in range(5)}
+    gt = tmp_path / "gt.json"
+    gt.write_text(json.dumps({"database": db}))
+    assert main(["data", "synth", str(gt), "--out", str(tmp_path / "d")]) == 0
+    out = capsys.readouterr().out
+    assert "5 videos, 2 classes, D = 512, stride 16 frames (i3d512)" in out
+    sets = out.split("read it with: ", 1)[1].split()
+    assert sets[0] == "--set" and "data.feature_stride=16" in sets
+    assert main(["data", "check", "--config", "backtal/thumos14", *sets]) == 0
+    report = capsys.readouterr().out
+    assert "OK: training would accept this data" in report
+    del db["v4"]["fps"]
+    gt.write_text(json.dumps({"database": db}))
+    assert main(["data", "synth", str(gt), "--out", str(tmp_path / "e")]) == 2
+    err = capsys.readouterr().err
+    assert "gt.json: video 'v4': field 'fps'" in err and "Traceback" not in err

@@ -41,7 +41,7 @@ from tagraph.data.proposal_io import (
 )
 from tagraph.data.proposals import actionness_grouping, sliding_window_proposals
 from tagraph.data.snippet_graph import knn_edges, snippet_graph, temporal_edges
-from tagraph.data.synthetic import SyntheticTAL, generate_synthetic_tal
+from tagraph.data.synthetic import SyntheticTAL, generate_synthetic_features, generate_synthetic_tal
 from tagraph.data.video import Video, num_snippets_for, snippet_times
 from tagraph.data.wtalc import WTALCThumos14, load_wtalc_annotations, load_wtalc_features
 
@@ -85,6 +85,7 @@ __all__ = [
     "ActivityNet13",
     "read_classes",
     "SyntheticTAL",
+    "generate_synthetic_features",
     "generate_synthetic_tal",
     "WTALCThumos14",
     "load_wtalc_annotations",

@@ -12,9 +12,10 @@ best checkpoint and writes ``results_test.json`` (ActivityNet format),
 Config sections: ``method``, ``seed``; ``[data]`` (``dataset`` = ``synthetic``,
 ``thumos14``, ``activitynet13`` or ``wtalc_thumos14``, ``root``, subsets,
 ``val_fraction``, ``max_snippets`` (deterministic resampling of longer
-videos, all subsets), ``crop_snippets`` (fixed-:math:`T` training: a random
-crop of that many snippets of every longer training video, drawn anew each
-epoch; 0 = whole videos), ...), ``[data.graph]`` (graph-builder arguments),
+videos, all subsets; the training videos only with ``resample_eval =
+false``), ``crop_snippets`` (fixed-:math:`T` training: a random crop of that
+many snippets of every longer training video, drawn anew each epoch; 0 =
+whole videos), ...), ``[data.graph]`` (graph-builder arguments),
 ``[data.synthetic]`` (:class:`~tagraph.data.SyntheticTAL` overrides),
 ``[model]`` (constructor arguments), ``[optim]``, ``[schedule]``,
 ``[train]``, ``[predict]``, ``[eval]``. TOML has no null: ``0`` / ``""``
@@ -242,14 +243,16 @@ def _opt(v: Any) -> Any:
     return None if v in ("", 0, None) else v
 
 
-def _open_dataset(cfg: Mapping[str, Any], spec: MethodSpec, subset: str, train: bool):
+def _open_dataset(cfg: Mapping[str, Any], spec: MethodSpec, subset: str, train: bool,
+                  whole: bool = False):
+    # whole: read the videos at full length (data.max_snippets not applied)
     from tagraph.data import SyntheticTAL, WTALCThumos14
 
     d = cfg["data"]
     name = d["dataset"]
     root = Path(os.path.expanduser(d["root"]))
     kw: dict[str, Any] = dict(graph=spec.graph, modality=d.get("modality", "both"),
-                              max_snippets=_opt(d.get("max_snippets")),
+                              max_snippets=None if whole else _opt(d.get("max_snippets")),
                               resample=d.get("resample", "uniform"), log=False,
                               graph_kwargs={k: (tuple(v) if isinstance(v, list) else v)
                                             for k, v in d.get("graph", {}).items()})
@@ -388,17 +391,23 @@ def load_data(cfg: Mapping[str, Any], *, need_train: bool = True,
             warnings.warn(message, DataCheckWarning, stacklevel=2)
     d = cfg["data"]
     info = dist_info()
+    # data.resample_eval = false: max_snippets resamples the training videos only; the
+    # validation and test videos are read whole (the validation split from a second,
+    # full-length reading of the training subset)
+    whole = _opt(d.get("max_snippets")) is not None and not bool(d.get("resample_eval", True))
 
-    def open_all() -> tuple[Any, Any]:
+    def open_all() -> tuple[Any, Any, Any]:
         tr = _open_dataset(cfg, spec, d["train_subset"], True) if need_train else None
-        te = _open_dataset(cfg, spec, d["test_subset"], False)
-        return tr, te
+        te = _open_dataset(cfg, spec, d["test_subset"], False, whole=whole)
+        tv = _open_dataset(cfg, spec, d["train_subset"], True, whole=True) \
+            if need_train and whole else tr
+        return tr, te, tv
 
     if info.rank == 0:
-        train_ds, test_ds = open_all()
+        train_ds, test_ds, val_ds = open_all()
     barrier()
     if info.rank != 0:
-        train_ds, test_ds = open_all()
+        train_ds, test_ds, val_ds = open_all()
     gt = _ground_truth(test_ds)
     if train_ds is not None and getattr(train_ds, "annotation_file", None) != getattr(
             test_ds, "annotation_file", None):
@@ -407,7 +416,7 @@ def load_data(cfg: Mapping[str, Any], *, need_train: bool = True,
     if train_ds is not None:
         tr_idx, val_idx = split_train_val(len(train_ds), float(d.get("val_fraction", 0.2)),
                                           int(d.get("split_seed", 1234)))
-        train, val = train_ds[tr_idx], train_ds[val_idx]
+        train, val = train_ds[tr_idx], val_ds[val_idx]
         if spec.graph == "proposal":
             from tagraph.data import drop_gt_nodes
 

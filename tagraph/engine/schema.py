@@ -117,6 +117,8 @@ SCHEMA: dict[str, Key] = {
     "data.max_snippets": Key("int", "resample longer videos to this many snippets (0 = off)",
                              _NONNEG_INT),
     "data.resample": Key("str", "uniform or interpolate", _choice("uniform", "interpolate")),
+    "data.resample_eval": Key("bool", "max_snippets also resamples the validation and test "
+                              "videos (false: they are read whole)"),
     "data.crop_snippets": Key("int", "random training crops of this many snippets (0 = off)",
                               _NONNEG_INT),
     "data.proposals_train": Key("str", "proposals of the training videos (P-GCN)"),

@@ -283,3 +283,22 @@ def test_weak_methods_fit_input_norm_and_detect_on_every_test_video(tmp_path, me
     assert bool(ckpt["model"]["input_norm.fitted"]) and float(mean.min()) > 0.5  # fitted
     assert summary["positive_videos"] == 4
     assert summary["positive_videos_without_predictions"] == 0 and summary["warning"] is None
+
+
+@pytest.mark.parametrize("method", ["mil", "backtal"])
+def test_resample_eval_false_reads_validation_and_test_whole(tmp_path, method):
+    # data.max_snippets resamples every subset by default (the official ECM / BackTAL
+    # code); with data.resample_eval = false only the training videos, and the validation
+    # split holds the same videos as before, read whole.
+    sets = [f"data.root={json.dumps(str(tmp_path))}", "data.max_snippets=20"]
+    fixed = load_data(load_config(f"{method}/synthetic", sets))
+    whole = load_data(load_config(f"{method}/synthetic", [*sets, "data.resample_eval=false"]))
+    plain = load_data(load_config(f"{method}/synthetic", sets[:1]))
+    for a, b, c in ((fixed.train, whole.train, plain.train), (fixed.val, whole.val, plain.val),
+                    (fixed.test, whole.test, plain.test)):
+        assert [g.video_id for g in a] == [g.video_id for g in b] == [g.video_id for g in c]
+    assert max(g.num_nodes for g in fixed.val + fixed.test) == 20
+    assert all(g.num_nodes <= 20 for g in whole.train)
+    for g, ref in zip(whole.val + whole.test, plain.val + plain.test):
+        assert g.num_nodes == ref.num_nodes > 0 and torch.equal(g.x, ref.x)
+    assert max(g.num_nodes for g in whole.test) > 20

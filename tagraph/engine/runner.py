@@ -399,8 +399,11 @@ def load_data(cfg: Mapping[str, Any], *, need_train: bool = True,
     def open_all() -> tuple[Any, Any, Any]:
         tr = _open_dataset(cfg, spec, d["train_subset"], True) if need_train else None
         te = _open_dataset(cfg, spec, d["test_subset"], False, whole=whole)
-        tv = _open_dataset(cfg, spec, d["train_subset"], True, whole=True) \
-            if need_train and whole else tr
+        tv = tr
+        if need_train and whole:
+            with warnings.catch_warnings():  # the same files: already warned about above
+                warnings.simplefilter("ignore")
+                tv = _open_dataset(cfg, spec, d["train_subset"], True, whole=True)
         return tr, te, tv
 
     if info.rank == 0:

@@ -15,7 +15,7 @@ import math
 import os
 import shutil
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -511,17 +511,23 @@ def generate_synthetic_tal(
         stored = json.loads((folder / "config.json").read_text())
         if stored.get("config") == json.loads(json.dumps(cfg)) and stored.get("seed") == seed:
             return files
+    _publish(root, folder, lambda tmp: _write(tmp, cfg, seed))
+    return files
+
+
+def _publish(root: Path, folder: Path, write: Callable[[Path], None]) -> None:
+    # Writes a dataset into a temporary folder under root, then renames it to folder:
+    # an interrupted run leaves nothing half-written.
     root.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".synthetic-", dir=root))
     try:
-        _write(tmp, cfg, seed)
+        write(tmp)
         if folder.exists():
             shutil.rmtree(folder)
         os.replace(tmp, folder)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return files
 
 
 def _scene_groups(labels: list[np.ndarray], C: int, group_sizes: tuple[int, ...],
@@ -694,25 +700,20 @@ def generate_synthetic_features(
     if folder.is_dir() and (folder / "config.json").is_file() and not force:
         files.config = json.loads((folder / "config.json").read_text())["config"]
         return files
-    root.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".synthetic-", dir=root))
-    try:
-        ann = _annotations_from_file(videos, classes, cfg, np.random.default_rng([seed, 0]))
-        # the scene groups actually used (components of their own when they did not fit)
-        used = dict(cfg, group_sizes=tuple(int(g) for g in np.bincount(ann["group_of"])))
-        ids = list(videos)
-        subsets = [videos[v].subset or "" for v in ids]
+    ann = _annotations_from_file(videos, classes, cfg, np.random.default_rng([seed, 0]))
+    # the scene groups actually used (components of their own when they did not fit)
+    used = dict(cfg, group_sizes=tuple(int(g) for g in np.bincount(ann["group_of"])))
+    files.config = json.loads(json.dumps(dict(key, group_sizes=used["group_sizes"])))
+    ids = list(videos)
+    subsets = [videos[v].subset or "" for v in ids]
+
+    def write(tmp: Path) -> None:
         _write_videos(tmp, used, seed, ann, ids, subsets, classes)
-        files.config = json.loads(json.dumps(dict(key, group_sizes=used["group_sizes"])))
         atomic_write(tmp / "config.json", json.dumps(
             {"config": files.config, "seed": seed, "generator_version": _GENERATOR_VERSION,
              "tagraph_version": tagraph.__version__}, indent=1, default=list))
-        if folder.exists():
-            shutil.rmtree(folder)
-        os.replace(tmp, folder)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+
+    _publish(root, folder, write)
     return files
 
 

@@ -258,3 +258,27 @@ def test_data_synth_writes_a_folder_that_data_check_reads(tmp_path, capsys):
     assert main(["data", "synth", str(gt), "--out", str(tmp_path / "e")]) == 2
     err = capsys.readouterr().err
     assert "gt.json: video 'v4': field 'fps'" in err and "Traceback" not in err
+
+
+def test_train_prints_tagraph_warnings_as_warning_lines(tmp_path, capsys):
+    # A ground-truth segment past its video's end is reported by the data check and by the
+    # reader: each as one WARNING line, never as a Python warning with its source line.
+    db = {f"v{i}": {"subset": "Validation" if i < 6 else "Test", "duration": 20.0,
+                    "fps": 30.0, "annotations": [
+                        {"label": "Jump" if i % 2 else "Throw", "segment": [2.0, 8.0]},
+                        {"label": "Jump" if i % 2 else "Throw",
+                         "segment": [15.0, 21.0 if i == 7 else 18.0]}]}
+          for i in range(8)}
+    gt = tmp_path / "gt.json"
+    gt.write_text(json.dumps({"database": db}))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert main(["data", "synth", str(gt), "--out", str(tmp_path / "d")]) == 0
+    sets = capsys.readouterr().out.split("read it with: ", 1)[1].split()
+    assert main(["train", "--config", "mil/thumos14", *sets, "--set", "train.epochs=1",
+                 "--set", "model.hidden_channels=8", "--quiet",
+                 "--out", str(tmp_path / "run")]) == 0
+    err = capsys.readouterr().err
+    lines = _warning_lines(err)
+    assert any("outside [0, duration]" in line for line in lines)
+    assert len(lines) == len(set(lines)) and "UserWarning" not in err

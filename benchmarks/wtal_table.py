@@ -101,14 +101,12 @@ def run_one(name: str, variant: str, seed: int, args: dict[str, Any]) -> dict[st
 
     method, ablation = RUNS[name]
     cfg = load_config(f"{method}/thumos14")
-    size = _size_tag(args)
-    if args.get("timings"):
+    size = args["size"]
+    if size == "timings":
         # the shipped config's data settings, with the keys a user sets for a THUMOS-layout
-        # folder (README): root, annotation file, feature folder, stride, clicks
-        folder, geometry = args["timings_data"][variant], _geometry(variant)
-        cfg["data"].update(dataset="thumos14", root=folder, annotations=args["timings"],
-                           features="features", feature_stride=float(geometry["stride"]),
-                           feature_window=float(geometry["window"]), clicks="clicks.json")
+        # folder (README): root, annotation file, feature folder, stride, window, clicks
+        cfg["data"].update(dataset="thumos14", annotations=args["timings"], features="features",
+                           clicks="clicks.json", **args["timings_data"][variant])
     else:
         cfg["data"].update(dataset="synthetic", root=args["root"], size="full", data_seed=0,
                            variant=variant, max_snippets=0)
@@ -145,19 +143,6 @@ def run_one(name: str, variant: str, seed: int, args: dict[str, Any]) -> dict[st
         infer_videos_per_s=len(ids) / t_pred, train_s=t_train,
         in_channels=data.in_channels, classes=len(data.classes),
     )
-
-
-def _geometry(variant: str) -> dict[str, Any]:
-    from tagraph.data.synthetic import DEFAULTS, SYNTHETIC_VARIANTS
-
-    return {**DEFAULTS, **SYNTHETIC_VARIANTS[variant]}
-
-
-def _size_tag(args: Any) -> str:
-    get = args.get if isinstance(args, dict) else lambda k: getattr(args, k, None)
-    if get("timings"):
-        return "timings"
-    return "thumos" if get("thumos_size") else "table"
 
 
 #: THUMOS14-sized data of the speed check: 200 training videos of ~400 snippets x 512-d.
@@ -378,7 +363,7 @@ def main() -> None:
         if out.is_file() else []
     if not args.summarize:
         done = {_key(r) for r in rows}
-        size = _size_tag(args)
+        size = "timings" if args.timings else "thumos" if args.thumos_size else "table"
         todo = [(n, v, s) for s in args.seeds for v in args.variants for n in args.methods
                 if (n, v, s, method_epochs.get(n, args.epochs), tuple(args.budget), size)
                 not in done]
@@ -388,14 +373,16 @@ def main() -> None:
         timings_data = {}
         for v in args.variants:
             if args.timings:
-                timings_data[v] = str(generate_synthetic_features(
-                    args.timings, Path(args.root) / "timings", dict(SYNTHETIC_VARIANTS[v]),
-                    0).folder)
+                f = generate_synthetic_features(args.timings, Path(args.root) / "timings",
+                                                dict(SYNTHETIC_VARIANTS[v]), 0)
+                timings_data[v] = dict(root=str(f.folder),
+                                       feature_stride=float(f.config["stride"]),
+                                       feature_window=float(f.config["window"]))
                 continue
             generate_synthetic_tal(Path(args.root) / "raw", {
                 **(SPEED_SIZE if args.thumos_size else TABLE_SIZE), **SYNTHETIC_VARIANTS[v]}, 0)
         kw = dict(root=args.root, runs=args.runs, epochs=args.epochs, budget=args.budget,
-                  threads=args.threads, thumos_size=args.thumos_size,
+                  threads=args.threads, size=size,
                   method_epochs=method_epochs,
                   timings=str(Path(args.timings).resolve()) if args.timings else None,
                   timings_data=timings_data)

@@ -274,8 +274,8 @@ def _sample_annotations(cfg: Mapping[str, Any], rng: np.random.Generator) -> dic
     start = np.minimum(start, end - 0.1)
     amp = np.exp(0.3 * rng.standard_normal(len(vid)))
     amp = np.where(rng.random(len(vid)) < cfg["weak_instance_prob"], 0.4 * amp, amp)
-    return dict(V=V, C=C, group_of=group_of, dur=dur, c1=c1, c2=c2, n=n, vid=vid, cls=cls,
-                start=start, end=end, amp=amp)
+    return dict(V=V, C=C, group_of=group_of, dur=dur, fps=np.full(V, float(cfg["fps"])), c1=c1,
+                c2=c2, n=n, vid=vid, cls=cls, start=start, end=end, amp=amp)
 
 
 def _features(cfg: Mapping[str, Any], ann: Mapping[str, Any], rng: np.random.Generator):
@@ -283,7 +283,7 @@ def _features(cfg: Mapping[str, Any], ann: Mapping[str, Any], rng: np.random.Gen
     V, C = ann["V"], ann["C"]
     stride, window = cfg["stride"], cfg["window"]
     dur = ann["dur"]
-    fps = ann["fps"] if "fps" in ann else np.full(V, float(cfg["fps"]))  # per video
+    fps = ann["fps"]  # per video
     T = np.array([num_snippets_for(d, f, stride, window)
                   for d, f in zip(dur.tolist(), fps.tolist())])
     svid = np.repeat(np.arange(V), T)
@@ -421,7 +421,7 @@ def _proposals(cfg, ann, v, rng) -> np.ndarray:
     rnd = np.stack([rs, rs + rl], 1)
     p = np.concatenate([jit, win, rnd])
     p = np.clip(p, 0, dur)
-    fps = float(ann["fps"][v]) if "fps" in ann else float(cfg["fps"])
+    fps = float(ann["fps"][v])
     p = p[p[:, 1] - p[:, 0] >= 1.0 / fps]
     return np.round(p * fps) / fps
 
@@ -684,7 +684,7 @@ def generate_synthetic_features(
                       if lab.lower() != "ambiguous"})
     if not classes:
         raise ValueError(f"{ann_path}: no labelled instances to synthesise features for")
-    cfg = synthetic_config(size) if isinstance(size, str) else synthetic_config("full", **size)
+    cfg = synthetic_config(size)
     cfg["num_classes"] = len(classes)
     st = ann_path.stat()
     key = dict(cfg, annotations=str(ann_path), annotations_size=st.st_size,
@@ -709,9 +709,7 @@ def generate_synthetic_features(
 
     def write(tmp: Path) -> None:
         _write_videos(tmp, used, seed, ann, ids, subsets, classes)
-        atomic_write(tmp / "config.json", json.dumps(
-            {"config": files.config, "seed": seed, "generator_version": _GENERATOR_VERSION,
-             "tagraph_version": tagraph.__version__}, indent=1, default=list))
+        _write_config(tmp, files.config, seed)
 
     _publish(root, folder, write)
     return files
@@ -739,6 +737,10 @@ def _write(folder: Path, cfg: Mapping[str, Any], seed: int) -> None:
     annotations = _write_videos(folder, cfg, seed, ann, ids, subsets, classes)
     save_annotations(folder / "annotations.json", annotations,
                      version=f"SyntheticTAL-{_GENERATOR_VERSION}")
+    _write_config(folder, cfg, seed)
+
+
+def _write_config(folder: Path, cfg: Mapping[str, Any], seed: int) -> None:
     atomic_write(folder / "config.json", json.dumps(
         {"config": cfg, "seed": seed, "generator_version": _GENERATOR_VERSION,
          "tagraph_version": tagraph.__version__}, indent=1, default=list))
@@ -750,7 +752,6 @@ def _write_videos(folder: Path, cfg: Mapping[str, Any], seed: int, ann: Mapping[
     # Features, SSN proposal lists, background clicks and classes.txt of the videos of
     # `ann`; returns their ground truth (the caller decides whether to write it).
     V, C = ann["V"], ann["C"]
-    fps_of = ann["fps"] if "fps" in ann else np.full(V, float(cfg["fps"]))
     BR, BF = _bases(cfg, ann, np.random.default_rng([seed, 1]))
     T, soff, R, F = _features(cfg, ann, np.random.default_rng([seed, 2]))
     (folder / "features").mkdir()
@@ -789,7 +790,7 @@ def _write_videos(folder: Path, cfg: Mapping[str, Any], seed: int, ann: Mapping[
             i0, i1 = inst_off[v], inst_off[v + 1]
             seg = np.stack([ann["start"][i0:i1], ann["end"][i0:i1]], 1)
             lab = ann["cls"][i0:i1]
-            dur, fps = float(ann["dur"][v]), float(fps_of[v])
+            dur, fps = float(ann["dur"][v]), float(ann["fps"][v])
             annotations[ids[v]] = VideoAnnotation(ids[v], subsets[v], dur, fps, seg,
                                                   [classes[c] for c in lab.tolist()])
             props = _proposals(cfg, ann, v, np.random.default_rng([seed, 4, v]))

@@ -8,10 +8,16 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch_geometric.utils import scatter
 
-from tagraph.models.wtal import WeaklySupervisedTAL, batch_vectors
+from tagraph.models.wtal import WeaklySupervisedTAL, batch_vectors, wtal_detection_config
 from tagraph.nn.graph_laplacian import GraphLaplacianRegularization
-from tagraph.nn.mil import segment_mean_pool, topk_mean_pool, video_bce_loss
+from tagraph.nn.mil import (
+    normalized_ce_loss,
+    segment_mean_pool,
+    topk_mean_pool,
+    video_bce_loss,
+)
 from tagraph.nn.temporal_conv import temporal_edges
 from tagraph.ops.cas import CASDetectionConfig, threshold_range
 
@@ -40,6 +46,7 @@ GRN_DEFAULTS: dict[str, Any] = dict(
     balanced_loss=False,
     cam_offsets=(),
     dropout=0.0,
+    loss="bce",
 )
 
 
@@ -85,6 +92,11 @@ class _Stream(nn.Module):
         r"""Class activations :math:`\sigma(\mathrm{FC}(\mathrm{Dropout}(
         \mathrm{ReLU}(\mathrm{FC}_{512}(\mathbf{x})))))`, the first layer a
         :class:`~tagraph.nn.TemporalConv` when :obj:`cam_offsets` is set."""
+        return torch.sigmoid(self.logits(x, edge_index, edge_type))
+
+    def logits(self, x: Tensor, edge_index: Tensor | None = None,
+               edge_type: Tensor | None = None) -> Tensor:
+        r"""The class activations before the sigmoid."""
         if self.cam_offsets:
             h = self.conv(x, edge_index, edge_type)
             relu, last = self.cam[0], self.cam[1]
@@ -92,7 +104,7 @@ class _Stream(nn.Module):
             h = self.cam[0](x)
             relu, last = self.cam[1], self.cam[2]
         h = F.dropout(relu(h), self.dropout, self.training)
-        return torch.sigmoid(last(h))
+        return last(h)
 
 
 class GRN(WeaklySupervisedTAL):
@@ -215,14 +227,18 @@ class GRN(WeaklySupervisedTAL):
         input_norm: str = "center_scale",
         **kwargs: Any,
     ) -> None:
-        super().__init__(detection_config or _grn_detection(),
-                         in_channels=in_channels, input_norm=input_norm)
         unknown = set(kwargs) - set(GRN_DEFAULTS)
         if unknown:
             raise TypeError(f"GRN: unknown arguments {sorted(unknown)}")
         hp = {**GRN_DEFAULTS, **kwargs}
         if hp["pooling"] not in ("mean", "topk"):
             raise ValueError(f"GRN: pooling must be 'mean' or 'topk', got {hp['pooling']!r}")
+        if hp["loss"] not in ("bce", "ce"):
+            raise ValueError(f"GRN: loss must be 'bce' or 'ce', got {hp['loss']!r}")
+        if detection_config is None:
+            detection_config = (_grn_detection() if hp["loss"] == "bce"
+                                else wtal_detection_config(class_threshold=0.25))
+        super().__init__(detection_config, in_channels=in_channels, input_norm=input_norm)
         if in_channels % streams:
             raise ValueError(f"GRN: in_channels {in_channels} not divisible by {streams} streams")
         self.in_channels, self.num_classes, self.streams = in_channels, num_classes, streams
@@ -245,7 +261,8 @@ class GRN(WeaklySupervisedTAL):
 
     def __repr__(self) -> str:
         return (f"{self.__class__.__name__}({self.in_channels}, {self.num_classes}, "
-                f"streams={self.streams}, regularize={self.regularize}, mu={self.hp['mu']})")
+                f"streams={self.streams}, regularize={self.regularize}, mu={self.hp['mu']}, "
+                f"loss={self.hp['loss']!r})")
 
     # ---------------------------------------------------------------- forward
     def graph(self, batch: Any) -> Tensor:
@@ -278,7 +295,10 @@ class GRN(WeaklySupervisedTAL):
             _, ptr, _ = batch_vectors(batch)
             t_ei, t_et = temporal_edges(ptr, tuple(self.hp["cam_offsets"]))
         for x, st in zip(xs, self.stream):
-            s = st.activations(x, t_ei, t_et)
+            if self.hp["loss"] == "bce":
+                s = st.activations(x, t_ei, t_et)
+            else:
+                s = st.logits(x, t_ei, t_et)
             a = None
             s_hat = s
             if st.embed is not None and ei is not None:
@@ -294,7 +314,15 @@ class GRN(WeaklySupervisedTAL):
 
     def affinity_targets(self, s: Tensor, y: Tensor, batch: Tensor, edge_index: Tensor
                          ) -> tuple[Tensor, Tensor]:
-        r"""Edge targets :math:`A^*` and the mask of edges between confident snippets."""
+        r"""Edge targets :math:`A^*` and the mask of edges between confident snippets.
+
+        With :obj:`loss="ce"` the scores are logits; they are min-max normalised
+        per video and class first, so that :math:`\tau_h` and :math:`\tau_l`
+        are fractions of each video's own score range."""
+        if self.hp["loss"] == "ce":
+            lo = scatter(s, batch, 0, reduce="min")[batch]
+            hi = scatter(s, batch, 0, reduce="max")[batch]
+            s = (s - lo) / (hi - lo).clamp(min=1e-12)
         gt = y[batch] > 0  # [N, C]
         s_gt = torch.where(gt, s, torch.full_like(s, -1.0))
         best, label = s_gt.max(-1)
@@ -321,8 +349,11 @@ class GRN(WeaklySupervisedTAL):
         for s, a, s_hat in zip(out["s"], out["a"], out["s_hat"]):
             v = self.video_scores(s_hat, b, num_graphs)
             if bool(keep.any()):
-                loss_cls = loss_cls + video_bce_loss(v[keep], y[keep],
-                                                     balanced=bool(self.hp["balanced_loss"]))
+                if self.hp["loss"] == "ce":
+                    loss_cls = loss_cls + normalized_ce_loss(v[keep], y[keep])
+                else:
+                    loss_cls = loss_cls + video_bce_loss(v[keep], y[keep],
+                                                         balanced=bool(self.hp["balanced_loss"]))
             if a is not None and train_aff:
                 target, mask = self.affinity_targets(s.detach(), y, b, out["edge_index"][0])
                 mask = mask & keep[b[out["edge_index"][0][1]]]
@@ -355,4 +386,5 @@ class GRN(WeaklySupervisedTAL):
     def localization_outputs(self, batch: Any) -> tuple[Tensor, Tensor, Tensor | None]:
         cas = self.refined_cas(batch)
         b, _, num_graphs = batch_vectors(batch)
-        return cas, self.video_scores(cas, b, num_graphs), None
+        v = self.video_scores(cas, b, num_graphs)
+        return cas, (torch.softmax(v, -1) if self.hp["loss"] == "ce" else v), None

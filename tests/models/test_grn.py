@@ -161,3 +161,53 @@ def test_one_stream_sees_the_concatenated_features():
     loss, _ = one.training_step(batch)
     loss.backward()
     assert torch.isfinite(loss)
+
+
+def test_ce_head_without_regulariser_is_mil():
+    # loss="ce" with MIL's class activation module and no regulariser is MIL: the same
+    # CAS, video logits, loss and detections from the same weights.
+    from tagraph.models import MIL
+
+    batch = snippet_batch()
+    torch.manual_seed(0)
+    mil = MIL(16, 4, hidden_channels=32, offsets=(-1, 1), dropout=0.5).eval()
+    grn = GRN(16, 4, streams=1, regularize=False, hidden_channels=32, loss="ce", pooling="topk",
+              cam_offsets=(-1, 1), dropout=0.5).eval()
+    st = grn.stream[0]
+    st.conv.load_state_dict(mil.conv.state_dict())
+    st.cam[1].load_state_dict(mil.classifier.state_dict())
+    assert grn.detection_config == mil.detection_config
+    cas, video = mil.localization_outputs(batch)[:2]
+    g_cas, g_video = grn.localization_outputs(batch)[:2]
+    assert torch.allclose(cas, g_cas, atol=1e-6) and torch.allclose(video, g_video, atol=1e-6)
+    assert torch.allclose(mil.training_step(batch)[0], grn.training_step(batch)[0], atol=1e-6)
+    a, b = mil.predict(batch), grn.predict(batch)
+    assert a.scores.numel() > 0
+    assert torch.equal(a.batch, b.batch) and torch.equal(a.labels, b.labels)
+    assert torch.allclose(a.scores, b.scores, atol=1e-5)
+    assert torch.allclose(a.segments, b.segments, atol=1e-5)
+
+
+def test_ce_head_regularises_logits_and_targets_are_relative():
+    batch = snippet_batch()
+    model = _model(loss="ce", pooling="topk", affinity_warmup=0)
+    out = model(batch)
+    for s, s_hat in zip(out["s"], out["s_hat"]):
+        assert float(s.min()) < 0 or float(s.max()) > 1  # logits, not sigmoid scores
+        # (I + mu L)^-1 keeps each video's mean and lowers the temporal variance
+        assert torch.allclose(s.mean(0), s_hat.mean(0), atol=1e-4)
+        assert float(s_hat.var(0).sum()) < float(s.var(0).sum())
+    loss, logs = model.training_step(batch)
+    loss.backward()
+    assert torch.isfinite(loss) and logs["loss_aff"] > 0
+    # the targets of logits are those of their per-video min-max normalised values,
+    # whatever the logits' offset and scale
+    s = torch.tensor([[4.0, -1.0], [3.0, 2.0], [-2.0, 0.0], [1.0, 1.0]])
+    y = torch.tensor([[1.0, 0.0]])
+    b = torch.zeros(4, dtype=torch.long)
+    ei = torch.tensor([[0, 1, 2, 0], [1, 2, 3, 2]])
+    t1, m1 = model.affinity_targets(s, y, b, ei)
+    t2, m2 = model.affinity_targets(10.0 * s - 3.0, y, b, ei)
+    assert torch.equal(t1, t2) and torch.equal(m1, m2) and bool(m1.any())
+    with pytest.raises(ValueError, match="loss"):
+        _model(loss="hinge")

@@ -161,6 +161,21 @@ class GRN(WeaklySupervisedTAL):
     entries lets a video's many negatives drown its one or two positives
     (validation mAP 6.3 vs 15.5 on unseen I3D-like features).
 
+    :obj:`loss="ce"` (not in the paper) regularises the class activations
+    *before* the sigmoid and trains them as :class:`MIL` does: video logits
+    :math:`\mathbf{v} = \mathrm{topk}(\hat{\mathbf{z}})` with
+    :math:`\hat{\mathbf{z}} = (\mathbf{I} + \mu \mathbf{L})^{-1} \mathbf{z}`,
+    :math:`\mathcal{L}_{cls} = -\sum_c \tilde{y}_c \log \mathrm{softmax}(\mathbf{v})_c`
+    (labels normalised to sum 1, :func:`~tagraph.nn.normalized_ce_loss`);
+    the confident snippets of :math:`\mathcal{L}_{aff}` are found on the
+    logits min-max normalised per video and class (:math:`\tau_h`,
+    :math:`\tau_l` become fractions of the video's own range), and the
+    detections come from MIL's scale-free path
+    (:func:`~tagraph.models.wtal_detection_config`). With MIL's class
+    activation module (:obj:`cam_offsets=(-1, 1)`, :obj:`dropout=0.5`,
+    :obj:`streams=1`, :obj:`pooling="topk"`) and :obj:`regularize=False` this
+    *is* :class:`MIL`, so the ablation measures the regulariser alone.
+
     With :obj:`regularize=False` it is the same network without the
     regularisation (and affinity) module: the paper's ablation.
 
@@ -200,7 +215,8 @@ class GRN(WeaklySupervisedTAL):
             :obj:`embed_channels`, :obj:`epsilon`, :obj:`mu`, :obj:`lam`,
             :obj:`tau_high`, :obj:`tau_low`, :obj:`window`, :obj:`affinity_warmup`,
             :obj:`pooling`, :obj:`topk_ratio`, :obj:`balanced_loss`,
-            :obj:`cam_offsets`, :obj:`dropout`) and :obj:`solver` of the regulariser.
+            :obj:`cam_offsets`, :obj:`dropout`, :obj:`loss`) and :obj:`solver` of the
+            regulariser.
             :obj:`cam_offsets` (default :obj:`()`, the paper's per-snippet
             :math:`\mathrm{FC}_{512}`) makes the class activation module's first
             layer a :class:`~tagraph.nn.TemporalConv` over the snippet and its
@@ -210,6 +226,8 @@ class GRN(WeaklySupervisedTAL):
             :obj:`dropout` (default :obj:`0.0`, the paper) drops the class
             activation module's hidden units in training (MIL uses 0.5; not
             better for GRN on validation, ``benchmarks/results/wtal_redetect.md``).
+            :obj:`loss` (default :obj:`"bce"`, the paper's sigmoid scores and
+            binary cross-entropy) or :obj:`"ce"` (see above).
     """
 
     #: Keyword hyper-parameters and their defaults (valid ``[model]`` config keys).

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import errno
 import sys
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 #: errno values of an OSError that mean "this file could not be written here".
@@ -17,6 +19,33 @@ def fail(command: str, message: str) -> int:
     """Prints ``tagraph COMMAND: error: MESSAGE`` to stderr; returns exit code 2."""
     print(f"tagraph {command}: error: {message}", file=sys.stderr)
     return 2
+
+
+def from_tagraph(filename: str) -> bool:
+    """Whether a warning was raised from tagraph's own source files."""
+    import tagraph
+
+    try:
+        return Path(filename).resolve().is_relative_to(Path(tagraph.__file__).resolve().parent)
+    except (OSError, ValueError):
+        return False
+
+
+def print_warnings(caught: Sequence[warnings.WarningMessage],
+                   always: tuple[type[Warning], ...] = ()) -> None:
+    """Prints tagraph's own warnings (e.g. clipped ground truth) and those of the
+    :obj:`always` categories as one ``WARNING: ...`` line each on stderr, each
+    distinct message once and without a source line; re-issues any other warning
+    as Python prints it."""
+    printed: set[str] = set()
+    for w in caught:
+        if issubclass(w.category, always) or (
+                issubclass(w.category, UserWarning) and from_tagraph(w.filename)):
+            if str(w.message) not in printed:
+                printed.add(str(w.message))
+                print(f"WARNING: {w.message}", file=sys.stderr)
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
 
 
 def _os_error_line(e: OSError) -> str:

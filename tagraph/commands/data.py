@@ -6,10 +6,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
-from tagraph.commands._common import run_guarded
+from tagraph.commands._common import print_warnings, run_guarded
 
 EPILOG = """\
 examples:
@@ -85,8 +86,10 @@ def run_synth(args: argparse.Namespace) -> int:
         from tagraph.data.synthetic import SYNTHETIC_VARIANTS, generate_synthetic_features
 
         geometry = dict(SYNTHETIC_VARIANTS[args.variant])
-        f = generate_synthetic_features(args.annotations, args.out, geometry, seed=args.seed,
-                                        force=args.force)
+        with warnings.catch_warnings(record=True) as caught:
+            f = generate_synthetic_features(args.annotations, args.out, geometry,
+                                            seed=args.seed, force=args.force)
+        print_warnings(caught)
         n = sum(1 for _ in f.feature_dir.glob("*.npy"))
         cfg = f.config
         stride = cfg["stride"]

@@ -5,10 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 import warnings
-from pathlib import Path
 from typing import Any
 
-from tagraph.commands._common import run_guarded
+from tagraph.commands._common import print_warnings, run_guarded
 
 EPILOG = """\
 examples:
@@ -59,15 +58,6 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     return p
 
 
-def _from_tagraph(filename: str) -> bool:
-    import tagraph
-
-    try:
-        return Path(filename).resolve().is_relative_to(Path(tagraph.__file__).resolve().parent)
-    except (OSError, ValueError):
-        return False
-
-
 def run(args: argparse.Namespace) -> int:
     def go() -> int:
         from tagraph.engine.config import load_config
@@ -91,17 +81,8 @@ def run(args: argparse.Namespace) -> int:
             summary = train(cfg, out, resume=args.resume, overwrite=args.overwrite,
                             device=args.device, progress=not args.quiet,
                             test=not args.no_test, console=write if main else None)
-        printed: set[str] = set()
-        for w in caught:
-            # the data check's and tagraph's own warnings (e.g. clipped ground truth) as one
-            # WARNING line each, without a source line; any other warning as Python prints it
-            if issubclass(w.category, DataCheckWarning) or (
-                    issubclass(w.category, UserWarning) and _from_tagraph(w.filename)):
-                if str(w.message) not in printed:
-                    printed.add(str(w.message))
-                    print(f"WARNING: {w.message}", file=sys.stderr)
-            else:
-                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        # the data check's and tagraph's own warnings as one WARNING line each
+        print_warnings(caught, always=(DataCheckWarning,))
         if not main:
             return 0
         print(f"{cfg['method']} on {cfg['data']['dataset']}: {summary['train_videos']} train / "

@@ -185,6 +185,8 @@ class ECM(WeaklySupervisedTAL):
             still shared (the paper's "two streams sharing one classifier").
             (default: :obj:`True`)
         detection_config (CASDetectionConfig, optional): Post-processing.
+        layers (int, optional): Temporal layers of the backbone(s): :obj:`2`
+            (the paper) or :obj:`1` (:class:`MIL`'s depth). (default: :obj:`2`)
     """
 
     def __init__(
@@ -204,6 +206,7 @@ class ECM(WeaklySupervisedTAL):
         shared_backbone: bool = True,
         detection_config: CASDetectionConfig | None = None,
         input_norm: str = "center_scale",
+        layers: int = 2,
     ) -> None:
         super().__init__(detection_config or wtal_detection_config(),
                          in_channels=in_channels, input_norm=input_norm)
@@ -219,22 +222,29 @@ class ECM(WeaklySupervisedTAL):
         self.groups, self.topk_ratio = groups, topk_ratio
         self.consistency_weight, self.agg_weight = consistency_weight, agg_weight
         self.post_stream = post_stream
+        if layers not in (1, 2):
+            raise ValueError(f"ECM: layers must be 1 or 2 (got {layers})")
+        self.layers = int(layers)
         self.conv1 = TemporalConv(in_channels, hidden_channels, self.offsets)
-        self.conv2 = TemporalConv(hidden_channels, hidden_channels, self.offsets)
+        self.conv2 = (TemporalConv(hidden_channels, hidden_channels, self.offsets)
+                      if self.layers == 2 else None)
         self.dropout = nn.Dropout(dropout)
         self.classifier = nn.Linear(hidden_channels, num_classes, bias=False)
         self.attention = nn.Linear(num_classes, num_classes)
         self.shared_backbone = bool(shared_backbone)
         if not self.shared_backbone:
             self.post_conv1 = TemporalConv(in_channels, hidden_channels, self.offsets)
-            self.post_conv2 = TemporalConv(hidden_channels, hidden_channels, self.offsets)
+            self.post_conv2 = (TemporalConv(hidden_channels, hidden_channels, self.offsets)
+                               if self.layers == 2 else None)
 
     def reset_parameters(self) -> None:
         for m in (self.conv1, self.conv2, self.classifier, self.attention):
-            m.reset_parameters()
+            if m is not None:
+                m.reset_parameters()
         if not self.shared_backbone:
             self.post_conv1.reset_parameters()
-            self.post_conv2.reset_parameters()
+            if self.post_conv2 is not None:
+                self.post_conv2.reset_parameters()
 
     def __repr__(self) -> str:
         return (f"{self.__class__.__name__}({self.in_channels}, {self.num_classes}, "
@@ -244,12 +254,13 @@ class ECM(WeaklySupervisedTAL):
 
     def backbone(self, x: Tensor, edge_index: Tensor, edge_type: Tensor,
                  post: bool = False) -> Tensor:
-        r"""The two temporal layers; :obj:`post=True` selects the post stream's
-        own layers when :obj:`shared_backbone` is :obj:`False`."""
+        r"""The temporal layers (:obj:`layers`); :obj:`post=True` selects the post
+        stream's own layers when :obj:`shared_backbone` is :obj:`False`."""
         own = post and not self.shared_backbone
         conv1, conv2 = (self.post_conv1, self.post_conv2) if own else (self.conv1, self.conv2)
         h = F.leaky_relu(conv1(x, edge_index, edge_type))
-        h = F.leaky_relu(conv2(h, edge_index, edge_type))
+        if conv2 is not None:
+            h = F.leaky_relu(conv2(h, edge_index, edge_type))
         return self.dropout(h)
 
     def _post_scores(self, feats: Tensor, num_owners: int) -> Tensor:

@@ -30,7 +30,9 @@ __all__ = ["GRN", "GRN_DEFAULTS"]
 #: ``tagraph/configs/grn/*.toml``: top-k pooling instead of the paper's average
 #: pooling, the rest unchanged (epsilon 0.5 on L2-normalised embeddings, mu 1,
 #: lambda 1, confident thresholds 0.7 / 0.1, a +-2 temporal window plus 5
-#: semantic kNN edges, a 32-d embedding).
+#: semantic kNN edges, a 32-d embedding). ``grn/thumos14`` (session 18) uses
+#: MIL's class activation module and loss (:obj:`loss="ce"`) on +-1 temporal
+#: edges, ``benchmarks/results/wtal_grn_ce.md``.
 GRN_DEFAULTS: dict[str, Any] = dict(
     hidden_channels=512,
     embed_channels=(256, 128, 32),

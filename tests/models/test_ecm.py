@@ -161,3 +161,20 @@ def test_empty_video_is_an_error():
     b = Batch.from_data_list([snippet_video(5, vid="ok"), snippet_video(0, vid="empty")])
     with pytest.raises(ValueError, match="'empty' has no snippets"):
         ECM(16, 4, hidden_channels=8).training_step(b)
+
+
+def test_one_layer_backbone():
+    # layers=1: one temporal layer in each backbone (MIL's depth); the streams still train
+    batch = snippet_batch()
+    for shared in (True, False):
+        torch.manual_seed(0)
+        model = ECM(16, 4, hidden_channels=32, layers=1, shared_backbone=shared)
+        assert model.conv2 is None and getattr(model, "post_conv2", None) is None
+        loss, logs = model.training_step(batch)
+        loss.backward()
+        assert torch.isfinite(loss) and "loss_post" in logs
+        assert all(p.grad is not None for p in model.conv1.parameters())
+        dets = model.predict(batch)
+        assert dets.scores.numel() > 0
+    with pytest.raises(ValueError, match="layers"):
+        ECM(16, 4, layers=3)

@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch_geometric.utils import scatter
 
+from tagraph.models.mil import MIL_CLASS_THRESHOLD
 from tagraph.models.wtal import WeaklySupervisedTAL, batch_vectors, wtal_detection_config
 from tagraph.nn.graph_laplacian import GraphLaplacianRegularization
 from tagraph.nn.mil import (
@@ -257,7 +258,7 @@ class GRN(WeaklySupervisedTAL):
             raise ValueError(f"GRN: loss must be 'bce' or 'ce', got {hp['loss']!r}")
         if detection_config is None:
             detection_config = (_grn_detection() if hp["loss"] == "bce"
-                                else wtal_detection_config(class_threshold=0.25))
+                                else wtal_detection_config(class_threshold=MIL_CLASS_THRESHOLD))
         super().__init__(detection_config, in_channels=in_channels, input_norm=input_norm)
         if in_channels % streams:
             raise ValueError(f"GRN: in_channels {in_channels} not divisible by {streams} streams")

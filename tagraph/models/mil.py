@@ -16,6 +16,10 @@ from tagraph.ops.cas import CASDetectionConfig
 
 __all__ = ["MIL", "wtal_detection_config"]
 
+#: MIL's class threshold in :func:`~tagraph.models.wtal_detection_config`
+#: (classes whose video score is at least this fraction of the best class's).
+MIL_CLASS_THRESHOLD = 0.25
+
 
 class MIL(WeaklySupervisedTAL):
     r"""The top-:math:`k` multiple-instance learning baseline of weakly
@@ -75,7 +79,8 @@ class MIL(WeaklySupervisedTAL):
         input_norm: str = "center_scale",
         detection_config: CASDetectionConfig | None = None,
     ) -> None:
-        super().__init__(detection_config or wtal_detection_config(class_threshold=0.25),
+        super().__init__(detection_config
+                         or wtal_detection_config(class_threshold=MIL_CLASS_THRESHOLD),
                          in_channels=in_channels, input_norm=input_norm)
         self.in_channels, self.num_classes = in_channels, num_classes
         self.hidden_channels, self.topk_ratio = hidden_channels, int(topk_ratio)

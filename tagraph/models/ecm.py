@@ -186,7 +186,13 @@ class ECM(WeaklySupervisedTAL):
             (default: :obj:`True`)
         detection_config (CASDetectionConfig, optional): Post-processing.
         layers (int, optional): Temporal layers of the backbone(s): :obj:`2`
-            (the paper) or :obj:`1` (:class:`MIL`'s depth). (default: :obj:`2`)
+            (the paper) or :obj:`1` (:class:`MIL`'s depth; with it the post
+            stream pulled the shared classifier 7-10 validation points down,
+            ``benchmarks/results/wtal_redetect.md`` session 18). (default: :obj:`2`)
+        second_offsets (Sequence[int], optional): Temporal offsets of the second
+            layer; :obj:`[]` makes it per-snippet, so that the backbone sees
+            :math:`\pm 1` snippets as :class:`MIL` instead of :math:`\pm 2`.
+            (default: :obj:`None`, the same as :obj:`offsets`)
     """
 
     def __init__(
@@ -207,6 +213,7 @@ class ECM(WeaklySupervisedTAL):
         detection_config: CASDetectionConfig | None = None,
         input_norm: str = "center_scale",
         layers: int = 2,
+        second_offsets: Sequence[int] | None = None,
     ) -> None:
         super().__init__(detection_config or wtal_detection_config(),
                          in_channels=in_channels, input_norm=input_norm)
@@ -225,8 +232,10 @@ class ECM(WeaklySupervisedTAL):
         if layers not in (1, 2):
             raise ValueError(f"ECM: layers must be 1 or 2 (got {layers})")
         self.layers = int(layers)
+        self.second_offsets = (self.offsets if second_offsets is None
+                               else tuple(int(o) for o in second_offsets))
         self.conv1 = TemporalConv(in_channels, hidden_channels, self.offsets)
-        self.conv2 = (TemporalConv(hidden_channels, hidden_channels, self.offsets)
+        self.conv2 = (TemporalConv(hidden_channels, hidden_channels, self.second_offsets)
                       if self.layers == 2 else None)
         self.dropout = nn.Dropout(dropout)
         self.classifier = nn.Linear(hidden_channels, num_classes, bias=False)
@@ -234,7 +243,8 @@ class ECM(WeaklySupervisedTAL):
         self.shared_backbone = bool(shared_backbone)
         if not self.shared_backbone:
             self.post_conv1 = TemporalConv(in_channels, hidden_channels, self.offsets)
-            self.post_conv2 = (TemporalConv(hidden_channels, hidden_channels, self.offsets)
+            self.post_conv2 = (TemporalConv(hidden_channels, hidden_channels,
+                                            self.second_offsets)
                                if self.layers == 2 else None)
 
     def reset_parameters(self) -> None:

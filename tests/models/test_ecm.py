@@ -178,3 +178,20 @@ def test_one_layer_backbone():
         assert dets.scores.numel() > 0
     with pytest.raises(ValueError, match="layers"):
         ECM(16, 4, layers=3)
+
+
+def test_pointwise_second_layer_keeps_the_receptive_field_of_one_layer():
+    # second_offsets=[]: the CAS of snippet t depends on t-1..t+1 only (two layers see t+-2)
+    from .wtal_utils import snippet_video
+
+    video = snippet_video(12, 3)
+    for second, reach in (([], 1), (None, 2)):
+        torch.manual_seed(0)
+        model = ECM(16, 3, hidden_channels=8, second_offsets=second, post_stream=False).eval()
+        batch = Batch.from_data_list([video])
+        base = model(batch)["cas"]
+        x = batch.x.clone()
+        x[6] += 1.0
+        batch.x = x
+        moved = (model(batch)["cas"] - base).abs().sum(-1) > 1e-6
+        assert moved.nonzero().flatten().tolist() == list(range(6 - reach, 7 + reach))

@@ -191,7 +191,8 @@ class ECM(WeaklySupervisedTAL):
             ``benchmarks/results/wtal_redetect.md`` session 18). (default: :obj:`2`)
         second_offsets (Sequence[int], optional): Temporal offsets of the second
             layer; :obj:`[]` makes it per-snippet, so that the backbone sees
-            :math:`\pm 1` snippets as :class:`MIL` instead of :math:`\pm 2`.
+            :math:`\pm 1` snippets as :class:`MIL` instead of :math:`\pm 2`
+            (lower on validation on 4 of 4 cells, session 18).
             (default: :obj:`None`, the same as :obj:`offsets`)
     """
 

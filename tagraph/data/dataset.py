@@ -378,13 +378,23 @@ class TALDataset(InMemoryDataset):
             videos.append(Video(vid, float(a.duration), float(fps), self.stride, self.window,
                                 seg, lab, classes, a.subset, loader=folder.loader(vid),
                                 source=paths[0] if len(paths) == 1 else self.feature_dir))
-        if clipped:
-            warnings.warn(f"{name}: {len(clipped)} ground-truth segment(s) outside "
-                          f"[0, duration] were clipped or dropped, e.g. {clipped[0]}",
-                          stacklevel=3)
+        self._warn_clipped(name, clipped)
         sources = {"annotation_file": list(file_signature(self.annotation_file)),
                    "features": hashlib.sha256(json.dumps(feature_sigs).encode()).hexdigest()}
         return classes, videos, sources
+
+    @staticmethod
+    def _warn_clipped(name: Any, clipped: list) -> None:
+        r"""One warning for the segments :meth:`_check_segments` clipped: how many,
+        in how many videos, how many were dropped, and the first one."""
+        if not clipped:
+            return
+        n = sum(c[1] for c in clipped)
+        dropped = sum(c[2] for c in clipped)
+        gone = f" ({dropped} dropped: nothing of them inside)" if dropped else ""
+        warnings.warn(f"{name}: {n} ground-truth segment(s) in {len(clipped)} video(s) reach "
+                      f"outside [0, duration] and were clipped to it{gone}, e.g. "
+                      f"{clipped[0][0]}", stacklevel=4)
 
     def _check_segments(self, seg: np.ndarray, lab: np.ndarray, duration: float, where: str,
                         clipped: list) -> tuple[np.ndarray, np.ndarray]:
@@ -402,10 +412,10 @@ class TALDataset(InMemoryDataset):
                    f"[0, {duration}]")
             if self.outside == "error":
                 raise ValueError(msg)
-            clipped.append(msg)
             seg = np.clip(seg, 0.0, duration)
             keep = seg[:, 1] > seg[:, 0]
             seg, lab = seg[keep], lab[keep]
+            clipped.append((msg, int(out.sum()), int((~keep).sum())))
         return seg, lab
 
     def _cache_key(self, sources: dict[str, Any], pre_transform, pre_filter) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from tagraph.data._graph_checks import (
     where_prefix,
 )
 from tagraph.ops import range_max_pool, range_mean_pool, segment_iou
+from tagraph.ops.csr import csr_tensor
 
 __all__ = [
     "proposal_graph",
@@ -478,7 +479,7 @@ def _edge_dots_sddmm(x: Tensor, src: Tensor, dst: Tensor) -> Tensor | None:
     torch.cumsum(torch.bincount(rows, minlength=m), 0, out=crow[1:])
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*Sparse CSR tensor support is in beta.*")
-        pattern = torch.sparse_csr_tensor(crow, cols, x.new_zeros(cols.numel()), (m, m),
+        pattern = csr_tensor(crow, cols, x.new_zeros(cols.numel()), (m, m),
                                           check_invariants=False)
         vals = torch.sparse.sampled_addmm(pattern, base, base.T, beta=0.0).values()
     out = torch.empty_like(vals)

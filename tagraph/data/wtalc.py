@@ -22,7 +22,6 @@ terms). :obj:`extracted_fps.npy` / :obj:`original_fps.npy` are not used.
 from __future__ import annotations
 
 import os
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -237,10 +236,7 @@ class WTALCThumos14(TALDataset):
                                         store.get(i, vid, self.modality))))
         if not videos:
             raise ValueError(f"{self.annotation_file}: no video in subset '{self.subset}'")
-        if clipped:
-            warnings.warn(f"{self.annotation_file}: {len(clipped)} ground-truth segment(s) "
-                          f"outside [0, duration] were clipped or dropped, e.g. {clipped[0]}",
-                          stacklevel=3)
+        self._warn_clipped(self.annotation_file, clipped)
         sources = {"annotations": [list(file_signature(self.annotation_file / f))
                                    for f in (*_FILES, "Ambiguous_test.txt")
                                    if (self.annotation_file / f).is_file()],

@@ -42,6 +42,7 @@ class SubsetCheck:
     implied_strides: list[float] = field(default_factory=list)
     segments: int = 0
     outside: int = 0
+    outside_dropped: int = 0  # of those, wholly outside: dropped by the reader
     instances: Counter = field(default_factory=Counter)
     proposals: int | None = None
     clicks: int | None = None
@@ -121,6 +122,7 @@ class DataCheck:
                              "implied_stride": float(np.median(s.implied_strides))
                              if s.implied_strides else None,
                              "segments": s.segments, "outside": s.outside,
+                             "outside_dropped": s.outside_dropped,
                              "instances": dict(s.instances), "proposals": s.proposals,
                              "clicks": s.clicks} for s in self.subsets]}
 
@@ -259,6 +261,7 @@ def check_data(cfg: Mapping[str, Any], *, need_train: bool = True) -> DataCheck:
             seg = a.segments
             if len(seg):
                 sc.outside += int(((seg[:, 0] < -1e-2) | (seg[:, 1] > a.duration + 1e-2)).sum())
+                sc.outside_dropped += int(((seg[:, 1] <= 0) | (seg[:, 0] >= a.duration)).sum())
             if not layout.features.is_dir():
                 continue
             try:
@@ -297,8 +300,11 @@ def check_data(cfg: Mapping[str, Any], *, need_train: bool = True) -> DataCheck:
                     f"off by {abs(implied / layout.stride - 1):.0%}): snippet times would be "
                     "wrong")
         if sc.outside:
+            gone = (f" ({sc.outside_dropped} lie wholly outside and are dropped)"
+                    if sc.outside_dropped else "")
             report.warnings.append(f"{layout.annotations}: {sc.outside} {role} ground-truth "
-                                   "segment(s) reach outside [0, duration]; they are clipped")
+                                   "segment(s) reach outside [0, duration]; they are clipped to "
+                                   f"it{gone}")
         if spec is not None and spec.graph == "proposal" and name != "synthetic":
             key_p = f"proposals_{role}"
             src = layout.proposals.get(key_p)

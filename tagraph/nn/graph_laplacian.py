@@ -10,6 +10,8 @@ from torch import Tensor
 from torch_geometric.nn.conv import MessagePassing
 from torch_geometric.utils import spmm
 
+from tagraph.ops.csr import csr_tensor
+
 __all__ = [
     "GraphLaplacianRegularization",
     "LaplacianOperator",
@@ -59,7 +61,7 @@ class LaplacianOperator(MessagePassing):
         perm = torch.sort(row * num_nodes + col).indices
         crow = torch.zeros(num_nodes + 1, dtype=torch.long, device=row.device)
         torch.cumsum(torch.bincount(row, minlength=num_nodes), 0, out=crow[1:])
-        adj = torch.sparse_csr_tensor(crow, col[perm], val[perm], (num_nodes, num_nodes),
+        adj = csr_tensor(crow, col[perm], val[perm], (num_nodes, num_nodes),
                                       check_invariants=False)
         return adj, deg, perm
 
@@ -112,7 +114,7 @@ def _system(edge_index: Tensor, edge_weight: Tensor, num_nodes: int,
     idx_dtype = torch.int32 if small else torch.long
     crow = torch.zeros(n + 1, dtype=idx_dtype, device=row.device)
     torch.cumsum(torch.bincount(row, minlength=n), 0, out=crow[1:])
-    m = torch.sparse_csr_tensor(crow, col[perm].to(idx_dtype), val[perm], (n, n),
+    m = csr_tensor(crow, col[perm].to(idx_dtype), val[perm], (n, n),
                                 check_invariants=False)
     return m, (1.0 / diag).unsqueeze(-1), perm
 

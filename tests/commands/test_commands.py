@@ -267,7 +267,7 @@ def test_train_prints_tagraph_warnings_as_warning_lines(tmp_path, capsys):
                     "fps": 30.0, "annotations": [
                         {"label": "Jump" if i % 2 else "Throw", "segment": [2.0, 8.0]},
                         {"label": "Jump" if i % 2 else "Throw",
-                         "segment": [15.0, 21.0 if i == 7 else 18.0]}]}
+                         "segment": {6: [21.0, 23.0], 7: [15.0, 21.0]}.get(i, [15.0, 18.0])}]}
           for i in range(8)}
     gt = tmp_path / "gt.json"
     gt.write_text(json.dumps({"database": db}))
@@ -282,5 +282,10 @@ def test_train_prints_tagraph_warnings_as_warning_lines(tmp_path, capsys):
                  "--out", str(tmp_path / "run")]) == 0
     err = capsys.readouterr().err
     lines = _warning_lines(err)
-    assert any("outside [0, duration]" in line for line in lines)
     assert len(lines) == len(set(lines)) and "UserWarning" not in err
+    # the data check and the reader count the same segments of the test videos: one
+    # reaching past the end (clipped), one wholly after it (dropped), in two videos
+    assert any("2 test ground-truth segment(s) reach outside [0, duration]; they are clipped "
+               "to it (1 lie wholly outside and are dropped)" in line for line in lines)
+    assert any("2 ground-truth segment(s) in 2 video(s) reach outside [0, duration] and were "
+               "clipped to it (1 dropped" in line for line in lines)

@@ -215,6 +215,7 @@ class ECM(WeaklySupervisedTAL):
         input_norm: str = "center_scale",
         layers: int = 2,
         second_offsets: Sequence[int] | None = None,
+        post_classifier: str = "shared",
     ) -> None:
         super().__init__(detection_config or wtal_detection_config(),
                          in_channels=in_channels, input_norm=input_norm)
@@ -235,6 +236,10 @@ class ECM(WeaklySupervisedTAL):
         self.layers = int(layers)
         self.second_offsets = (self.offsets if second_offsets is None
                                else tuple(int(o) for o in second_offsets))
+        if post_classifier not in ("shared", "detached"):
+            raise ValueError(f"ECM: post_classifier must be 'shared' or 'detached' "
+                             f"(got '{post_classifier}')")
+        self.post_classifier = post_classifier
         self.conv1 = TemporalConv(in_channels, hidden_channels, self.offsets)
         self.conv2 = (TemporalConv(hidden_channels, hidden_channels, self.second_offsets)
                       if self.layers == 2 else None)
@@ -280,7 +285,10 @@ class ECM(WeaklySupervisedTAL):
         ptr = torch.arange(0, num_owners * c * g + 1, g, device=feats.device)
         ei, et = temporal_edges(ptr, self.offsets)
         h = self.backbone(feats, ei, et, post=True).view(num_owners, c, g, -1)
-        scores = (h * self.classifier.weight.view(1, c, 1, -1)).sum(-1)
+        weight = self.classifier.weight
+        if self.post_classifier == "detached":
+            weight = weight.detach()
+        scores = (h * weight.view(1, c, 1, -1)).sum(-1)
         return scores.mean(-1)  # [O, C]
 
     def forward(self, batch: Any, with_post: bool = True,

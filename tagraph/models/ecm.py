@@ -43,6 +43,7 @@ def minmax_normalize(cas: Tensor, batch: Tensor, num_graphs: int) -> Tensor:
 
 
 AGGREGATIONS = ("sum", "mean", "weighted")
+POST_GRADIENTS = ("both", "classifier", "transition")
 
 
 def group_aggregate(
@@ -194,6 +195,15 @@ class ECM(WeaklySupervisedTAL):
             :math:`\pm 1` snippets as :class:`MIL` instead of :math:`\pm 2`
             (lower on validation on 4 of 4 cells, session 18).
             (default: :obj:`None`, the same as :obj:`offsets`)
+        post_gradient (str, optional): The paths by which the post stream's
+            losses reach the pre-classification stream: :obj:`"both"` (the
+            paper), :obj:`"classifier"` (the shared classifier only: the weight
+            transition reads the CAS without gradient) or :obj:`"transition"`
+            (the weight transition :math:`w` only: the post stream scores with
+            the classifier's weights without gradient). A diagnostic of where
+            the post stream harms the pre-classification CAS on long videos
+            (``benchmarks/results/wtal_redetect.md`` session 19).
+            (default: :obj:`"both"`)
     """
 
     def __init__(
@@ -215,7 +225,7 @@ class ECM(WeaklySupervisedTAL):
         input_norm: str = "center_scale",
         layers: int = 2,
         second_offsets: Sequence[int] | None = None,
-        post_classifier: str = "shared",
+        post_gradient: str = "both",
     ) -> None:
         super().__init__(detection_config or wtal_detection_config(),
                          in_channels=in_channels, input_norm=input_norm)
@@ -236,10 +246,10 @@ class ECM(WeaklySupervisedTAL):
         self.layers = int(layers)
         self.second_offsets = (self.offsets if second_offsets is None
                                else tuple(int(o) for o in second_offsets))
-        if post_classifier not in ("shared", "detached"):
-            raise ValueError(f"ECM: post_classifier must be 'shared' or 'detached' "
-                             f"(got '{post_classifier}')")
-        self.post_classifier = post_classifier
+        if post_gradient not in POST_GRADIENTS:
+            raise ValueError(f"ECM: post_gradient must be one of {POST_GRADIENTS} "
+                             f"(got '{post_gradient}')")
+        self.post_gradient = post_gradient
         self.conv1 = TemporalConv(in_channels, hidden_channels, self.offsets)
         self.conv2 = (TemporalConv(hidden_channels, hidden_channels, self.second_offsets)
                       if self.layers == 2 else None)
@@ -286,7 +296,7 @@ class ECM(WeaklySupervisedTAL):
         ei, et = temporal_edges(ptr, self.offsets)
         h = self.backbone(feats, ei, et, post=True).view(num_owners, c, g, -1)
         weight = self.classifier.weight
-        if self.post_classifier == "detached":
+        if self.post_gradient == "transition":
             weight = weight.detach()
         scores = (h * weight.view(1, c, 1, -1)).sum(-1)
         return scores.mean(-1)  # [O, C]
@@ -304,7 +314,8 @@ class ECM(WeaklySupervisedTAL):
         out = {"cas": cas, "pre": topk_mean_pool(cas, b, self.topk_ratio, num_graphs=num_graphs)}
         if not (self.post_stream and with_post):
             return out
-        w = torch.sigmoid(self.attention(cas))
+        w = torch.sigmoid(self.attention(
+            cas.detach() if self.post_gradient == "classifier" else cas))
         n = x.size(0)
         node = torch.arange(n, device=x.device)
         local = node - ptr[:-1][b]

@@ -195,3 +195,39 @@ def test_pointwise_second_layer_keeps_the_receptive_field_of_one_layer():
         batch.x = x
         moved = (model(batch)["cas"] - base).abs().sum(-1) > 1e-6
         assert moved.nonzero().flatten().tolist() == list(range(6 - reach, 7 + reach))
+
+
+def test_post_gradient_paths():
+    # post_gradient: the paths by which the post stream's losses reach the pre stream.
+    # "transition": not through the classifier (same scores); "classifier": not through
+    # the weight transition, so the pre stream's backbone gets no gradient from them.
+    batch = snippet_batch()
+    torch.manual_seed(0)
+    ref = ECM(16, 4, hidden_channels=16, shared_backbone=False, dropout=0.0)
+    models = {}
+    for path in ("both", "classifier", "transition"):
+        m = ECM(16, 4, hidden_channels=16, shared_backbone=False, dropout=0.0,
+                post_gradient=path)
+        m.load_state_dict(ref.state_dict())
+        models[path] = m
+    post = {k: m(batch)["post"] for k, m in models.items()}
+    assert torch.allclose(post["both"], post["classifier"])
+    assert torch.allclose(post["both"], post["transition"])
+    grads = {}
+    for k, m in models.items():
+        post[k].sum().backward()
+        grads[k] = (m.classifier.weight.grad.clone(), m.conv1.lin.weight.grad
+                    if hasattr(m.conv1, "lin") else next(m.conv1.parameters()).grad)
+    assert grads["both"][1].abs().sum() > 0
+    assert grads["classifier"][1] is None or not grads["classifier"][1].any()
+    assert grads["transition"][1].abs().sum() > 0
+    # "classifier": the classifier's gradient is the one of the post scores alone
+    assert grads["classifier"][0].abs().sum() > 0
+    with torch.no_grad():  # "transition" with a constant transition: no gradient at all
+        m = models["transition"]
+        m.zero_grad()
+        m.attention.weight.zero_()
+    m(batch)["post"].sum().backward()
+    assert not m.classifier.weight.grad.any()
+    with pytest.raises(ValueError, match="post_gradient"):
+        ECM(16, 4, post_gradient="own")

@@ -217,6 +217,11 @@ class ISSF(WeaklySupervisedTAL):
             spreads them over all :math:`C + 1` centres, so a snippet whose
             refined features point to an absent class teaches the base branch
             that class. (default: :obj:`False`)
+        interaction_window (int, optional): If :obj:`> 0`, the boundary
+            refinement's attention only reaches the salient / non-salient
+            snippets within this many snippets (:class:`~tagraph.nn.InformationInteraction`
+            :obj:`window`); not in the paper, whose attention spans the whole
+            video. (default: :obj:`0`)
     """
 
     epoch: Tensor
@@ -257,6 +262,7 @@ class ISSF(WeaklySupervisedTAL):
         keep_background: bool = False,
         clean_teacher: bool = False,
         soft_mask: str = "none",
+        interaction_window: int = 0,
     ) -> None:
         super().__init__(detection_config if detection_config is not None
                          else issf_detection_config(),
@@ -302,7 +308,8 @@ class ISSF(WeaklySupervisedTAL):
                                      normalize=head == "cosine")
         self.saliency = SalientSnippets(saliency_ratio, self.temporal_offsets.index(-1))
         self.interaction = InformationInteraction(hidden_channels, reduction, mix,
-                                                  scaled=scaled_interaction)
+                                                  scaled=scaled_interaction,
+                                                  window=interaction_window)
         self.background_memory = bool(background_memory)
         self.keep_background = bool(keep_background)
         self.clean_teacher = bool(clean_teacher)

@@ -20,17 +20,22 @@ __all__ = ["InformationInteraction", "masked_cross_attention", "split_attention"
 
 
 def _dense_attention(q: Tensor, k: Tensor, masks: list[tuple[Tensor, float]], batch: Tensor,
-                     num_graphs: int, scale: float) -> Tensor:
+                     num_graphs: int, scale: float, window: int = 0) -> Tensor:
     # One padded batched product for all videos of `batch`.
     qd, node_mask = to_dense_batch(q, batch, batch_size=num_graphs)
     kd, _ = to_dense_batch(k, batch, batch_size=num_graphs)
     scores = qd @ kd.transpose(1, 2)  # [B, T, T]
     if scale != 1.0:
         scores = scores * scale
+    band = None
+    if window > 0:  # keys within `window` snippets of the query (rows in video order)
+        pos = torch.arange(scores.size(1), device=scores.device)
+        band = ((pos.unsqueeze(1) - pos.unsqueeze(0)).abs() <= window).unsqueeze(0)
     weights = None
     for mask, w in masks:
         md, _ = to_dense_batch(mask, batch, fill_value=False, batch_size=num_graphs)
-        attn = torch.softmax(scores.masked_fill(~md.unsqueeze(1), float("-inf")), dim=-1)
+        allowed = md.unsqueeze(1) if band is None else md.unsqueeze(1) & band
+        attn = torch.softmax(scores.masked_fill(~allowed, float("-inf")), dim=-1)
         attn = torch.nan_to_num(attn, nan=0.0)  # videos without keys: all -inf -> 0
         attn = attn if w == 1.0 else attn * w
         weights = attn if weights is None else weights + attn
@@ -39,8 +44,8 @@ def _dense_attention(q: Tensor, k: Tensor, masks: list[tuple[Tensor, float]], ba
 
 
 def split_attention(query: Tensor, key: Tensor, masks: list[tuple[Tensor, float]],
-                    batch: Tensor, num_graphs: int | None = None, scale: float = 1.0
-                    ) -> Tensor:
+                    batch: Tensor, num_graphs: int | None = None, scale: float = 1.0,
+                    window: int = 0) -> Tensor:
     r"""Per-video attention of every snippet over several subsets of the same
     video's snippets, weighted and summed,
     :math:`\tilde{\mathbf{f}}_t = \sum_j w_j \sum_{s \in \mathcal{S}_{ij}}
@@ -50,7 +55,8 @@ def split_attention(query: Tensor, key: Tensor, masks: list[tuple[Tensor, float]
     Videos are padded to :obj:`[B, T_max, D]` and done by batched matrix
     products, in groups of similar length (:func:`tagraph.ops.length_groups`) when padding
     to the longest video would waste work or memory. A video whose subset is
-    empty gets zeros from it.
+    empty (or, with :obj:`window`, a snippet with no key of a subset within the
+    window) gets zeros from it.
 
     Args:
         query (torch.Tensor): Queries :obj:`[N, D]`.
@@ -59,6 +65,10 @@ def split_attention(query: Tensor, key: Tensor, masks: list[tuple[Tensor, float]
         batch (torch.Tensor): Sorted graph index of each snippet :obj:`[N]`.
         num_graphs (int, optional): Number of videos. (default: :obj:`None`)
         scale (float, optional): :math:`\alpha`. (default: :obj:`1.0`)
+        window (int, optional): If :obj:`> 0`, snippet :math:`t` attends only
+            to keys :math:`s` with :math:`|t - s| \leq` :obj:`window` (positions
+            within the video; the snippets of each video in temporal order).
+            (default: :obj:`0`: the whole video)
 
     Returns:
         torch.Tensor: :obj:`[N, D]`.
@@ -68,7 +78,7 @@ def split_attention(query: Tensor, key: Tensor, masks: list[tuple[Tensor, float]
     lengths = torch.bincount(batch, minlength=num_graphs)
     groups = length_groups(lengths, MAX_PADDING_WASTE, MAX_SCORE_ELEMENTS)
     if len(groups) <= 1:
-        return _dense_attention(query, key, masks, batch, num_graphs, scale)
+        return _dense_attention(query, key, masks, batch, num_graphs, scale, window)
     out = query.new_zeros(query.size(0), key.size(-1))
     remap = torch.empty(num_graphs, dtype=torch.long, device=batch.device)
     for g in groups:
@@ -79,7 +89,7 @@ def split_attention(query: Tensor, key: Tensor, masks: list[tuple[Tensor, float]
         remap[g] = torch.arange(g.numel(), device=batch.device)
         sub = [(m[nodes], w) for m, w in masks]
         out = out.index_copy(0, nodes, _dense_attention(
-            query[nodes], key[nodes], sub, remap[batch[nodes]], g.numel(), scale))
+            query[nodes], key[nodes], sub, remap[batch[nodes]], g.numel(), scale, window))
     return out
 
 
@@ -140,6 +150,10 @@ class InformationInteraction(nn.Module):
             salient snippet (mean largest weight 0.97 over ~140 keys), so the
             refinement is a hard nearest-neighbour lookup whose result depends
             on the feature scale. (default: :obj:`False`)
+        window (int, optional): If :obj:`> 0`, every snippet attends only to the
+            salient / non-salient snippets within :obj:`window` snippets of it
+            (:func:`split_attention`); not in the paper, whose sets span the
+            whole video. (default: :obj:`0`)
 
     Shapes:
         - **inputs:** snippet features :math:`(|\mathcal{V}|, D)`, boolean
@@ -149,8 +163,11 @@ class InformationInteraction(nn.Module):
     """
 
     def __init__(self, channels: int, reduction: int = 4, mix: float = 0.12,
-                 scaled: bool = False) -> None:
+                 scaled: bool = False, window: int = 0) -> None:
         super().__init__()
+        if window < 0:
+            raise ValueError(f"InformationInteraction: window must be >= 0 (got {window})")
+        self.window = int(window)
         self.channels = channels
         self.reduction = reduction
         self.mix = mix
@@ -182,8 +199,8 @@ class InformationInteraction(nn.Module):
         # and one score matrix serve both attentions.
         key = torch.where(salient.unsqueeze(-1), f_s, f_o)
         return split_attention(x, key, [(salient, 1.0 - self.mix), (~salient, self.mix)],
-                               batch, num_graphs, scale)
+                               batch, num_graphs, scale, self.window)
 
     def __repr__(self) -> str:
         return (f"{self.__class__.__name__}({self.channels}, reduction={self.reduction}, "
-                f"mix={self.mix}, scaled={self.scaled})")
+                f"mix={self.mix}, scaled={self.scaled}, window={self.window})")

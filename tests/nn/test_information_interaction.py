@@ -56,3 +56,31 @@ def test_split_attention_gradients_match_single_padded_product(monkeypatch):
         grads.append((out.detach(), q.grad, k.grad))
     for a, b in zip(*grads):
         torch.testing.assert_close(a, b)
+
+
+@pytest.mark.parametrize("waste", [1.0, 1e9])
+def test_split_attention_window_matches_per_snippet_loop(monkeypatch, waste):
+    # window > 0: snippet t attends to the keys of each subset within `window` of it
+    monkeypatch.setattr(ii, "MAX_PADDING_WASTE", waste)
+    torch.manual_seed(3)
+    lengths, window = [6, 1, 11, 4], 2
+    n = sum(lengths)
+    q, k = torch.randn(n, 4, dtype=torch.float64), torch.randn(n, 4, dtype=torch.float64)
+    m = torch.rand(n) > 0.5
+    batch = torch.repeat_interleave(torch.arange(len(lengths)), torch.tensor(lengths))
+    masks = [(m, 0.8), (~m, 0.2)]
+    out = split_attention(q, k, masks, batch, len(lengths), scale=0.5, window=window)
+    ref, start = torch.zeros_like(q), 0
+    for t_len in lengths:
+        for t in range(t_len):
+            for mask, w in masks:
+                keys = [start + s for s in range(t_len)
+                        if abs(s - t) <= window and bool(mask[start + s])]
+                if keys:
+                    kk = k[keys]
+                    ref[start + t] += w * torch.softmax(0.5 * kk @ q[start + t], 0) @ kk
+        start += t_len
+    torch.testing.assert_close(out, ref)
+    # a window as long as the videos is the whole-video attention
+    torch.testing.assert_close(split_attention(q, k, masks, batch, 4, 0.5, window=11),
+                               split_attention(q, k, masks, batch, 4, 0.5))

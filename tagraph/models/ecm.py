@@ -204,10 +204,6 @@ class ECM(WeaklySupervisedTAL):
             the post stream harms the pre-classification CAS on long videos
             (``benchmarks/results/wtal_redetect.md`` session 19).
             (default: :obj:`"both"`)
-        inner_dropout (bool, optional): Dropout (the same rate) also between
-            the two temporal layers, as :class:`MIL`'s one layer has it on its
-            output; the paper has dropout after the last layer only.
-            (default: :obj:`False`)
     """
 
     def __init__(
@@ -230,7 +226,6 @@ class ECM(WeaklySupervisedTAL):
         layers: int = 2,
         second_offsets: Sequence[int] | None = None,
         post_gradient: str = "both",
-        inner_dropout: bool = False,
     ) -> None:
         super().__init__(detection_config or wtal_detection_config(),
                          in_channels=in_channels, input_norm=input_norm)
@@ -255,7 +250,6 @@ class ECM(WeaklySupervisedTAL):
             raise ValueError(f"ECM: post_gradient must be one of {POST_GRADIENTS} "
                              f"(got '{post_gradient}')")
         self.post_gradient = post_gradient
-        self.inner_dropout = bool(inner_dropout)
         self.conv1 = TemporalConv(in_channels, hidden_channels, self.offsets)
         self.conv2 = (TemporalConv(hidden_channels, hidden_channels, self.second_offsets)
                       if self.layers == 2 else None)
@@ -292,8 +286,6 @@ class ECM(WeaklySupervisedTAL):
         conv1, conv2 = (self.post_conv1, self.post_conv2) if own else (self.conv1, self.conv2)
         h = F.leaky_relu(conv1(x, edge_index, edge_type))
         if conv2 is not None:
-            if self.inner_dropout:
-                h = self.dropout(h)
             h = F.leaky_relu(conv2(h, edge_index, edge_type))
         return self.dropout(h)
 

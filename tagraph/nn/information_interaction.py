@@ -203,4 +203,5 @@ class InformationInteraction(nn.Module):
 
     def __repr__(self) -> str:
         return (f"{self.__class__.__name__}({self.channels}, reduction={self.reduction}, "
-                f"mix={self.mix}, scaled={self.scaled}, window={self.window})")
+                f"mix={self.mix}, scaled={self.scaled}"
+                + (f", window={self.window})" if self.window else ")"))

@@ -37,6 +37,7 @@ def test_information_interaction_matches_per_video_dense(scaled):
         torch.testing.assert_close(out[start:start + t], ref)
         start += t
     assert repr(unit) == f"InformationInteraction(8, reduction=4, mix=0.12, scaled={scaled})"
+    assert repr(InformationInteraction(8, window=3)).endswith("scaled=False, window=3)")
 
 
 def test_cosine_classifier_matches_per_video_reference():

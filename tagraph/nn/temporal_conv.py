@@ -63,12 +63,14 @@ class TemporalConv(MessagePassing):
 
     where :math:`\mathcal{E}_k` are the edges of type :math:`k` (edge type
     :math:`i` has offset :obj:`offsets[i]`) and :math:`e` the optional edge
-    weights. All offsets are applied at once as one matrix product
-    :math:`\mathbf{X} [\mathbf{W}_{k_1} \| \dots \| \mathbf{W}_{k_K} \| \mathbf{W}_0]`
-    of shape :obj:`[N, K + 1, F_out]`, and each edge gathers row
-    :obj:`(src, type)` of it. On the edges of :func:`temporal_edges` this equals
-    :func:`torch.nn.functional.conv1d` with zero padding on every video
-    separately (kernel position :math:`j` = offset :math:`j - \lfloor
+    weights. The neighbour offsets are applied at once as one matrix product
+    :math:`\mathbf{X} [\mathbf{W}_{k_1} \| \dots \| \mathbf{W}_{k_K}]`
+    of shape :obj:`[N, K, F_out]`, and each edge gathers row
+    :obj:`(src, type)` of it; the self term is a second product (with the bias),
+    so that no slice of a larger product has to be back-propagated
+    (``benchmarks/bench_temporal_conv.py``). On the edges of
+    :func:`temporal_edges` this equals :func:`torch.nn.functional.conv1d`
+    with zero padding on every video separately (kernel position :math:`j` = offset :math:`j - \lfloor
     \mathrm{kernel}/2 \rfloor`); edges of other types (e.g. semantic kNN
     edges, whose type is :obj:`len(offsets)`) are ignored.
 
@@ -145,11 +147,14 @@ class TemporalConv(MessagePassing):
         edge_weight: Tensor | None = None,
     ) -> Tensor:
         n = x.size(0)
-        k = self.num_kernels
-        w_all = self.weight.permute(1, 0, 2).reshape(self.in_channels, k * self.out_channels)
-        h = (x @ w_all).view(n, k, self.out_channels)
-        out = h[:, -1] if self.self_loop else x.new_zeros(n, self.out_channels)
         n_off = len(self.offsets)
+        if self.self_loop:  # its own product: no [N, K + 1, F_out] tensor to slice
+            w0 = self.weight[-1]
+            out = x @ w0 if self.bias is None else torch.addmm(self.bias, x, w0)
+        else:
+            out = x.new_zeros(n, self.out_channels)
+            if self.bias is not None:
+                out = out + self.bias
         if n_off > 0 and edge_index.numel() > 0:
             if edge_type.numel() != edge_index.size(1):
                 raise ValueError(
@@ -162,16 +167,15 @@ class TemporalConv(MessagePassing):
                 edge_type = edge_type[keep]
                 if edge_weight is not None:
                     edge_weight = edge_weight[keep]
-            # Edge (src, dst) of type tau reads row src * k + tau of h.
-            src = edge_index[0] * k + edge_type
+            w_nb = self.weight[:n_off].permute(1, 0, 2).reshape(self.in_channels,
+                                                                n_off * self.out_channels)
+            h = (x @ w_nb).view(n * n_off, self.out_channels)
+            # Edge (src, dst) of type tau reads row src * K + tau of h.
+            src = edge_index[0] * n_off + edge_type
             ei = torch.stack([src, edge_index[1]])
-            msg = self.propagate(
-                ei, x=(h.reshape(n * k, self.out_channels), None), edge_weight=edge_weight,
-                size=(n * k, n),
-            )
+            msg = self.propagate(ei, x=(h, None), edge_weight=edge_weight,
+                                 size=(n * n_off, n))
             out = out + msg
-        if self.bias is not None:
-            out = out + self.bias
         return out
 
     def message(self, x_j: Tensor, edge_weight: Tensor | None) -> Tensor:

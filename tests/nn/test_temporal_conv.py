@@ -34,12 +34,19 @@ def test_temporal_conv_equals_conv1d(lengths, radius, seed):
     torch.manual_seed(seed)
     offsets = [o for o in range(-radius, radius + 1) if o != 0]
     conv = TemporalConv(3, 4, offsets=offsets).double()
-    xs = [torch.randn(t, 3, dtype=torch.float64) for t in lengths]
+    xs = [torch.randn(t, 3, dtype=torch.float64, requires_grad=True) for t in lengths]
     ptr = torch.tensor([0] + lengths).cumsum(0)
     edge_index, edge_type = temporal_edges(ptr, offsets)
     out = conv(torch.cat(xs), edge_index, edge_type)
     ref = _padded_conv1d(conv, xs, offsets, 2 * radius + 1)
     assert torch.allclose(out, ref, atol=1e-10)
+    # and the same gradients for the inputs, weights and bias
+    g = torch.randn_like(out)
+    inputs = [*xs, conv.weight, conv.bias]
+    got = torch.autograd.grad(out, inputs, g)
+    want = torch.autograd.grad(ref, inputs, g)
+    for a, b in zip(got, want):
+        assert torch.allclose(a, b, atol=1e-10)
 
 
 def test_temporal_edges_convention():

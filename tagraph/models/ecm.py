@@ -44,6 +44,7 @@ def minmax_normalize(cas: Tensor, batch: Tensor, num_graphs: int) -> Tensor:
 
 AGGREGATIONS = ("sum", "mean", "weighted")
 POST_GRADIENTS = ("both", "classifier", "transition")
+RESIDUALS = ("none", "sum", "rezero")
 
 
 def group_aggregate(
@@ -204,6 +205,17 @@ class ECM(WeaklySupervisedTAL):
             the post stream harms the pre-classification CAS on long videos
             (``benchmarks/results/wtal_redetect.md`` session 19).
             (default: :obj:`"both"`)
+        residual (str, optional): How the second layer's output
+            :math:`\mathbf{h}_2` forms the backbone's output: :obj:`"none"`
+            (:math:`\mathbf{h}_2`, the paper), :obj:`"sum"`
+            (:math:`\mathbf{h}_1 + \mathbf{h}_2`) or :obj:`"rezero"`
+            (:math:`\mathbf{h}_1 + g\,\mathbf{h}_2` with a learned scalar
+            :math:`g = 0` at the start, one per backbone: the model starts at
+            one layer's depth). Not in the paper; :obj:`"sum"` gained 1-3
+            validation points on THUMOS-length videos and lost 1-12 on the
+            short reference variants (most on relu1024), so the configs keep
+            :obj:`"none"` (``benchmarks/results/wtal_redetect.md`` session 20).
+            (default: :obj:`"none"`)
     """
 
     def __init__(
@@ -226,6 +238,7 @@ class ECM(WeaklySupervisedTAL):
         layers: int = 2,
         second_offsets: Sequence[int] | None = None,
         post_gradient: str = "both",
+        residual: str = "none",
     ) -> None:
         super().__init__(detection_config or wtal_detection_config(),
                          in_channels=in_channels, input_norm=input_norm)
@@ -250,6 +263,11 @@ class ECM(WeaklySupervisedTAL):
             raise ValueError(f"ECM: post_gradient must be one of {POST_GRADIENTS} "
                              f"(got '{post_gradient}')")
         self.post_gradient = post_gradient
+        if residual not in RESIDUALS:
+            raise ValueError(f"ECM: residual must be one of {RESIDUALS} (got '{residual}')")
+        if residual != "none" and self.layers != 2:
+            raise ValueError("ECM: residual needs layers = 2")
+        self.residual = residual
         self.conv1 = TemporalConv(in_channels, hidden_channels, self.offsets)
         self.conv2 = (TemporalConv(hidden_channels, hidden_channels, self.second_offsets)
                       if self.layers == 2 else None)
@@ -262,6 +280,10 @@ class ECM(WeaklySupervisedTAL):
             self.post_conv2 = (TemporalConv(hidden_channels, hidden_channels,
                                             self.second_offsets)
                                if self.layers == 2 else None)
+        # ReZero gates of the second layer (one per backbone), zero at the start
+        self.gate = nn.Parameter(torch.zeros(1)) if residual == "rezero" else None
+        self.post_gate = (nn.Parameter(torch.zeros(1))
+                          if residual == "rezero" and not self.shared_backbone else None)
 
     def reset_parameters(self) -> None:
         for m in (self.conv1, self.conv2, self.classifier, self.attention):
@@ -271,6 +293,9 @@ class ECM(WeaklySupervisedTAL):
             self.post_conv1.reset_parameters()
             if self.post_conv2 is not None:
                 self.post_conv2.reset_parameters()
+        for g in (self.gate, self.post_gate):
+            if g is not None:
+                nn.init.zeros_(g)
 
     def __repr__(self) -> str:
         return (f"{self.__class__.__name__}({self.in_channels}, {self.num_classes}, "
@@ -286,7 +311,13 @@ class ECM(WeaklySupervisedTAL):
         conv1, conv2 = (self.post_conv1, self.post_conv2) if own else (self.conv1, self.conv2)
         h = F.leaky_relu(conv1(x, edge_index, edge_type))
         if conv2 is not None:
-            h = F.leaky_relu(conv2(h, edge_index, edge_type))
+            h2 = F.leaky_relu(conv2(h, edge_index, edge_type))
+            if self.residual == "sum":
+                h = h + h2
+            elif self.residual == "rezero":
+                h = h + (self.post_gate if own else self.gate) * h2
+            else:
+                h = h2
         return self.dropout(h)
 
     def _post_scores(self, feats: Tensor, num_owners: int) -> Tensor:

@@ -230,3 +230,35 @@ def test_post_gradient_paths():
     assert not m.classifier.weight.grad.any()
     with pytest.raises(ValueError, match="post_gradient"):
         ECM(16, 4, post_gradient="own")
+
+
+def test_residual_second_layer():
+    # residual="sum": h1 + h2; "rezero": h1 + g * h2 with g = 0 at the start, so the
+    # backbone starts as the one-layer one (the same conv1), and g gets a gradient
+    batch = snippet_batch()
+    torch.manual_seed(0)
+    plain = ECM(16, 4, hidden_channels=8, dropout=0.0, post_stream=False).eval()
+    one = ECM(16, 4, hidden_channels=8, dropout=0.0, layers=1, post_stream=False).eval()
+    one.conv1.load_state_dict(plain.conv1.state_dict())
+    one.classifier.load_state_dict(plain.classifier.state_dict())
+    for residual in ("sum", "rezero"):
+        model = ECM(16, 4, hidden_channels=8, dropout=0.0, post_stream=False,
+                    residual=residual).eval()
+        model.load_state_dict(plain.state_dict(), strict=False)
+        ei, et = model.temporal_graph(batch, model.offsets)
+        x = model.input_norm(batch.x)
+        h1 = torch.nn.functional.leaky_relu(plain.conv1(x, ei, et))
+        h2 = torch.nn.functional.leaky_relu(plain.conv2(h1, ei, et))
+        want = h1 + h2 if residual == "sum" else h1
+        assert torch.allclose(model.backbone(x, ei, et), want, atol=1e-6)
+        if residual == "rezero":
+            assert torch.allclose(model(batch)["cas"], one(batch)["cas"], atol=1e-6)
+            model.train()
+            model.training_step(batch)[0].backward()
+            assert model.gate.grad is not None and model.gate.grad.abs().sum() > 0
+    model = ECM(16, 4, hidden_channels=8, residual="rezero", shared_backbone=False)
+    assert model.post_gate is not None
+    with pytest.raises(ValueError, match="residual"):
+        ECM(16, 4, residual="gated")
+    with pytest.raises(ValueError, match="residual"):
+        ECM(16, 4, layers=1, residual="sum")

@@ -211,10 +211,12 @@ class ECM(WeaklySupervisedTAL):
             (:math:`\mathbf{h}_1 + \mathbf{h}_2`) or :obj:`"rezero"`
             (:math:`\mathbf{h}_1 + g\,\mathbf{h}_2` with a learned scalar
             :math:`g = 0` at the start, one per backbone: the model starts at
-            one layer's depth). Not in the paper; :obj:`"sum"` gained 1-3
-            validation points on THUMOS-length videos and lost 1-12 on the
-            short reference variants (most on relu1024), so the configs keep
-            :obj:`"none"` (``benchmarks/results/wtal_redetect.md`` session 20).
+            one layer's depth). Not in the paper. :obj:`"sum"` gained 2.2
+            validation points on THUMOS-length videos (test 0.87x -> 0.91x
+            :class:`MIL` on THUMOS14's real timings, 5 seeds) and lost 4.9 on
+            the short reference variants (11.9 on relu1024), so the configs
+            keep :obj:`"none"` and the README advises :obj:`"sum"` for long
+            videos (``benchmarks/results/wtal_redetect.md`` session 20).
             (default: :obj:`"none"`)
     """
 

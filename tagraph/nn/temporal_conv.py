@@ -70,9 +70,10 @@ class TemporalConv(MessagePassing):
     so that no slice of a larger product has to be back-propagated
     (``benchmarks/bench_temporal_conv.py``). On the edges of
     :func:`temporal_edges` this equals :func:`torch.nn.functional.conv1d`
-    with zero padding on every video separately (kernel position :math:`j` = offset :math:`j - \lfloor
-    \mathrm{kernel}/2 \rfloor`); edges of other types (e.g. semantic kNN
-    edges, whose type is :obj:`len(offsets)`) are ignored.
+    with zero padding on every video separately (kernel position :math:`j` =
+    offset :math:`j - \lfloor \mathrm{kernel}/2 \rfloor`); edges of other
+    types (e.g. semantic kNN edges, whose type is :obj:`len(offsets)`) are
+    ignored.
 
     Args:
         in_channels (int): Size of each input sample.

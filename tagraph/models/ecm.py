@@ -215,8 +215,10 @@ class ECM(WeaklySupervisedTAL):
             validation points on THUMOS-length videos (test 0.87x -> 0.91x
             :class:`MIL` on THUMOS14's real timings, 5 seeds) and lost 4.9 on
             the short reference variants (11.9 on relu1024), so the configs
-            keep :obj:`"none"` and the README advises :obj:`"sum"` for long
-            videos (``benchmarks/results/wtal_redetect.md`` session 20).
+            keep :obj:`"none"`; with :obj:`post_gradient="classifier"` it is
+            level with :class:`MIL` on long videos' validation, and the README
+            advises both there (``benchmarks/results/wtal_redetect.md`` session
+            20).
             (default: :obj:`"none"`)
     """
 

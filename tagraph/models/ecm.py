@@ -216,7 +216,7 @@ class ECM(WeaklySupervisedTAL):
             :class:`MIL` on THUMOS14's real timings, 5 seeds) and lost 4.9 on
             the short reference variants (11.9 on relu1024), so the configs
             keep :obj:`"none"`; with :obj:`post_gradient="classifier"` it is
-            level with :class:`MIL` on long videos' validation, and the README
+            0.96x :class:`MIL` on long videos' test (5 seeds), and the README
             advises both there (``benchmarks/results/wtal_redetect.md`` session
             20).
             (default: :obj:`"none"`)
